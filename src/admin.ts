@@ -1,0 +1,58 @@
+/** `/healthz`, `/readyz` and `/metrics`. Answers never include a token or a secret. */
+import type { ServerResponse } from 'node:http';
+import type { UpstreamRuntime } from './forwarder.js';
+import type { Metrics } from './metrics.js';
+
+export function createAdmin({ upstreams, metrics, state }: {
+  upstreams: readonly UpstreamRuntime[];
+  metrics: Metrics;
+  state: () => { listening: boolean; shuttingDown: boolean };
+}) {
+  function json(res: ServerResponse, status: number, body: unknown) {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+  }
+
+  function readiness() {
+    const { listening, shuttingDown } = state();
+    const ready = listening && !shuttingDown;
+    return {
+      status: ready ? 200 : 503,
+      body: {
+        status: shuttingDown ? 'shutting_down' : ready ? 'ready' : 'starting',
+        upstreams: Object.fromEntries(upstreams.map(({ plan, tokens }) => [plan.name, {
+          prefix: plan.prefix,
+          target: plan.target.origin,
+          auth: plan.provider.type,
+          credentials: plan.credentials ? 'present' : 'missing',
+          ...(plan.credentials ? {} : { missing: plan.missing }),
+          token: tokens ? tokens.status() : { state: 'unavailable', expiresInSeconds: null, lastError: null },
+        }])),
+      },
+    };
+  }
+
+  /** Handles an admin path; false when `path` is not one. */
+  return function admin(path: string, method: string, res: ServerResponse): boolean {
+    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') return false;
+    if (method !== 'GET' && method !== 'HEAD') {
+      json(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use GET', upstream: null } });
+      return true;
+    }
+    if (path === '/healthz') json(res, 200, { status: 'ok' });
+    else if (path === '/readyz') {
+      const r = readiness();
+      json(res, r.status, r.body);
+    } else {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => json(res, 500, { error: { code: 'INTERNAL', message: 'metrics collection failed', upstream: null } }),
+      );
+    }
+    return true;
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The configuration file's schema (zod). Keys here are public interface: extend, never rename.
+ * Sizes accept `1MiB`-style strings and durations `10s`-style strings (see units.ts).
+ */
+import { z } from 'zod';
+import { PROVIDERS, PROVIDER_TYPES, type ProviderType } from './providers.js';
+import { parseDuration, parseSize } from './units.js';
+
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size such as 1048576 or "1MiB"' });
+    return z.NEVER;
+  }
+  return n;
+});
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500 or "10s"' });
+    return z.NEVER;
+  }
+  return n;
+});
+/** Numbers may arrive as strings through `${VAR:-8080}`. */
+const intFromEnv = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v), z.number().int().min(min).max(max));
+
+const code = z.union([z.number(), z.string()]);
+const expiredWhen = z.strictObject({
+  status: z.array(z.number().int().min(100).max(599)).optional(),
+  bodyCodes: z.array(code).optional(),
+  bodyCodePath: z.string().min(1).optional(),
+});
+
+const secret = z.string().optional();
+const secretFile = z.string().min(1).optional();
+
+function authSchema<T extends ProviderType>(type: T) {
+  const creds: Record<string, z.ZodType> = {};
+  for (const c of PROVIDERS[type].credentials) {
+    creds[c] = secret;
+    creds[`${c}File`] = secretFile;
+  }
+  return z.strictObject({
+    type: z.literal(type),
+    ...creds,
+    tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Header that carries the token upstream, and the scheme before it ("" for the raw token). */
+    header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).optional(),
+    scheme: z.string().regex(/^[A-Za-z0-9._~+/-]*$/).optional(),
+    expiredWhen: expiredWhen.optional(),
+  });
+}
+
+const auth = z.discriminatedUnion(
+  'type',
+  PROVIDER_TYPES.map((t) => authSchema(t)) as unknown as [ReturnType<typeof authSchema>, ...ReturnType<typeof authSchema>[]],
+);
+
+const upstream = z.strictObject({
+  prefix: z.string(),
+  target: z.url({ protocol: /^https?$/ }),
+  auth,
+  tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
+  /** How long to wait for an upstream's response headers. */
+  timeout: duration.default(60_000),
+  /** How long a token fetch may take. */
+  tokenTimeout: duration.default(10_000),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: intFromEnv(0, 65535).default(8080),
+    })
+    .default({ host: '127.0.0.1', port: 8080 }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - and _'), upstream),
+  replay: z
+    .strictObject({
+      /** Request bodies up to this size are kept (in memory) so they can be resent after a refresh. */
+      maxBytes: size.default(32 * 1024 * 1024),
+    })
+    .default({ maxBytes: 32 * 1024 * 1024 }),
+  limits: z
+    .strictObject({
+      /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
+      inspectBytes: size.default(64 * 1024),
+    })
+    .default({ inspectBytes: 64 * 1024 }),
+  shutdown: z
+    .strictObject({
+      /** How long in-flight requests may run after SIGTERM before connections are closed. */
+      gracePeriod: duration.default(10_000),
+    })
+    .default({ gracePeriod: 10_000 }),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawUpstream = z.output<typeof upstream>;

@@ -1,0 +1,248 @@
+/**
+ * Turns the YAML file into a frozen, validated plan once, at start: env placeholders filled,
+ * schema checked, secrets read from env or files, prefixes checked, provider defaults merged
+ * with overrides. Nothing here runs per request.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type RawUpstream } from './config-schema.js';
+import { interpolate, type Unresolved } from './env.js';
+import { ConfigError } from './errors.js';
+import { CREDENTIAL_KEYS, PROVIDERS, type ExpiredWhen, type ProviderSpec } from './providers.js';
+
+export const ADMIN_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
+
+export interface UpstreamPlan {
+  name: string;
+  prefix: string;
+  target: URL;
+  /** The target's own path ('' or '/base'), put before the rest of the client's path. */
+  basePath: string;
+  provider: ProviderSpec;
+  tokenUrl: URL;
+  inject: { header: string; scheme: string };
+  expiredWhen: ExpiredWhen;
+  /** Credential values by name, or undefined when any is missing. SECURITY: never log this. */
+  credentials: Readonly<Record<string, string>> | undefined;
+  /** What is missing, naming variables or files, never values. */
+  missing: string[];
+  /** Which credentials are present (names only), for `check` and the start log. */
+  present: string[];
+  ca: string | undefined;
+  timeoutMs: number;
+  tokenTimeoutMs: number;
+}
+
+export interface RelayConfig {
+  listen: { host: string; port: number };
+  logLevel: string | undefined;
+  upstreams: UpstreamPlan[];
+  replayMaxBytes: number;
+  inspectBytes: number;
+  gracePeriodMs: number;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  readFile?: (path: string) => string;
+}
+
+const defaultReadFile = (p: string) => readFileSync(p, 'utf8');
+
+export function loadConfigFile(path: string, opts: LoadOptions = {}): RelayConfig {
+  let text: string;
+  try {
+    text = (opts.readFile ?? defaultReadFile)(path);
+  } catch (err) {
+    throw new ConfigError([`config: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return loadConfigText(text, opts);
+}
+
+export function loadConfigText(text: string, opts: LoadOptions = {}): RelayConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    throw new ConfigError([`config: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  return compileConfig(doc, opts);
+}
+
+export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig {
+  const env = opts.env ?? process.env;
+  const readFile = opts.readFile ?? defaultReadFile;
+  const unresolved: Unresolved[] = [];
+  const filled = interpolate(doc, env, unresolved);
+  const problems: string[] = [];
+  // An unset secret only disables its upstream; anything else unset is a config error.
+  const fatalUnset = unresolved.filter((u) => !CREDENTIAL_KEYS.has(u.path.split('.').at(-1) ?? ''));
+  for (const u of fatalUnset) problems.push(`${u.path}: environment variable ${u.variable} is not set`);
+  const fatalPaths = new Set(fatalUnset.map((u) => u.path));
+
+  const parsed = configSchema.safeParse(filled);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (!fatalPaths.has(issue.path.join('.'))) problems.push(...formatIssue(issue, filled));
+    }
+    throw new ConfigError(problems);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const raw = parsed.data;
+  const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
+  checkPrefixes(upstreams, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze({
+    listen: raw.listen,
+    logLevel: raw.logLevel,
+    // Longest first, so a more specific prefix wins (nesting is refused, but keep the rule).
+    upstreams: upstreams.sort((a, b) => b.prefix.length - a.prefix.length),
+    replayMaxBytes: raw.replay.maxBytes,
+    inspectBytes: raw.limits.inspectBytes,
+    gracePeriodMs: raw.shutdown.gracePeriod,
+  } satisfies RelayConfig);
+}
+
+function planUpstream(
+  name: string, u: RawUpstream, unresolved: Unresolved[], readFile: (p: string) => string, problems: string[],
+): UpstreamPlan {
+  const provider: ProviderSpec = PROVIDERS[u.auth.type];
+  const auth = u.auth as Record<string, unknown>;
+  const base = `upstreams.${name}`;
+  const credentials: Record<string, string> = {};
+  const missing: string[] = [];
+  const present: string[] = [];
+  for (const cred of provider.credentials) {
+    const direct = auth[cred];
+    const file = auth[`${cred}File`];
+    if (typeof direct === 'string' && direct !== '') {
+      credentials[cred] = direct;
+    } else if (typeof file === 'string') {
+      try {
+        // Trailing newlines are what `echo > file` and most secret tooling leave behind.
+        const v = readFile(file).replace(/[\r\n]+$/, '');
+        if (v === '') missing.push(`${cred} (file ${file} is empty)`);
+        else credentials[cred] = v;
+      } catch (err) {
+        missing.push(`${cred} (file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+      }
+    } else {
+      const u2 = unresolved.find((x) => x.path === `${base}.auth.${cred}`);
+      missing.push(u2 ? `${cred} (environment variable ${u2.variable} is not set)` : `${cred} (not configured)`);
+    }
+    if (credentials[cred] !== undefined) present.push(cred);
+  }
+  const target = new URL(u.target);
+  if (target.search || target.hash) problems.push(`${base}.target: expected a URL without query or fragment, got "${u.target}"`);
+  let ca: string | undefined;
+  if (u.tls?.ca) {
+    if (u.tls.ca.includes('-----BEGIN')) ca = u.tls.ca;
+    else {
+      try {
+        ca = readFile(u.tls.ca);
+      } catch (err) {
+        problems.push(`${base}.tls.ca: cannot read "${u.tls.ca}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+  }
+  const basePath = target.pathname.replace(/\/+$/, '');
+  const defaults = provider.expiredWhen;
+  return {
+    name,
+    prefix: u.prefix,
+    target,
+    basePath,
+    provider,
+    tokenUrl: new URL(u.auth.tokenUrl ?? `${target.origin}${basePath}${provider.tokenPath}`),
+    inject: { header: (u.auth.header ?? provider.inject.header).toLowerCase(), scheme: u.auth.scheme ?? provider.inject.scheme },
+    expiredWhen: {
+      status: u.auth.expiredWhen?.status ?? defaults.status,
+      bodyCodes: u.auth.expiredWhen?.bodyCodes ?? defaults.bodyCodes,
+      bodyCodePath: u.auth.expiredWhen?.bodyCodePath ?? defaults.bodyCodePath,
+    },
+    credentials: missing.length ? undefined : credentials,
+    missing,
+    present,
+    ca,
+    timeoutMs: u.timeout,
+    tokenTimeoutMs: u.tokenTimeout,
+  };
+}
+
+const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
+
+function checkPrefixes(upstreams: UpstreamPlan[], problems: string[]): void {
+  for (const u of upstreams) {
+    const at = `upstreams.${u.name}.prefix`;
+    if (!PREFIX.test(u.prefix) || u.prefix.split('/').some((s) => s === '.' || s === '..')) {
+      problems.push(`${at}: expected a path such as "/akool" (segments, no trailing slash), got ${JSON.stringify(u.prefix)}`);
+      continue;
+    }
+    if ((ADMIN_PATHS as readonly string[]).some((a) => covers(u.prefix, a) || covers(a, u.prefix))) {
+      problems.push(`${at}: "${u.prefix}" collides with the admin endpoints (${ADMIN_PATHS.join(', ')})`);
+    }
+  }
+  for (let i = 0; i < upstreams.length; i++) {
+    for (let j = 0; j < upstreams.length; j++) {
+      const a = upstreams[i]!;
+      const b = upstreams[j]!;
+      if (i === j) continue;
+      if (a.prefix === b.prefix && i < j) problems.push(`upstreams.${b.name}.prefix: "${b.prefix}" duplicates upstreams.${a.name}.prefix`);
+      else if (a.prefix !== b.prefix && covers(a.prefix, b.prefix)) {
+        problems.push(`upstreams.${b.name}.prefix: "${b.prefix}" is nested under upstreams.${a.name}.prefix "${a.prefix}"`);
+      }
+    }
+  }
+}
+
+/** True when `outer` matches `inner` by whole segments (`/a` covers `/a` and `/a/b`, not `/ab`). */
+function covers(outer: string, inner: string): boolean {
+  return inner === outer || inner.startsWith(`${outer}/`);
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = root;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+function show(path: readonly PropertyKey[], value: unknown): string {
+  // SECURITY: a wrongly-typed secret is still a secret.
+  if (CREDENTIAL_KEYS.has(String(path.at(-1)))) return '<redacted>';
+  if (value === undefined) return 'nothing';
+  const s = JSON.stringify(value) ?? String(value);
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
+function formatIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
+  const at = (p: readonly PropertyKey[]) => (p.length ? p.join('.') : 'config');
+  const value = valueAt(root, issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => `${at([...issue.path, k])}: unknown key`);
+    case 'invalid_union':
+      if ('options' in issue && Array.isArray(issue.options)) {
+        return [`${at(issue.path)}: expected ${issue.options.join(' | ')}, got ${show(issue.path, value)}`];
+      }
+      return [`${at(issue.path)}: ${issue.message}, got ${show(issue.path, value)}`];
+    case 'invalid_type':
+      return [`${at(issue.path)}: expected ${issue.expected}, got ${show(issue.path, value)}`];
+    case 'invalid_format':
+      return [`${at(issue.path)}: expected ${issue.format === 'url' ? 'an http(s) URL' : issue.format}, got ${show(issue.path, value)}`];
+    default:
+      return [`${at(issue.path)}: ${issue.message}, got ${show(issue.path, value)}`];
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !(o instanceof URL) && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

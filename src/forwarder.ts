@@ -1,0 +1,134 @@
+/**
+ * The hot path: one request to one upstream. Get a token, send the request with undici while
+ * the body is teed into a replay copy, look at the answer; if it says the token expired, get a
+ * fresh token (one refresh shared by everyone who saw the same rejection) and resend once.
+ * Everything else streams straight back with backpressure both ways.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Dispatcher, Pool } from 'undici';
+import type { UpstreamPlan } from './config.js';
+import { TokenRelayError } from './errors.js';
+import { authorizationValue, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { bodySaysExpired, peek, shouldPeek, type Peeked } from './inspect.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { ReplayBody } from './replay.js';
+import type { TokenSource } from './token-cache.js';
+
+export interface UpstreamRuntime {
+  plan: UpstreamPlan;
+  pool: Pool;
+  tokens: TokenSource | undefined;
+}
+
+export interface RequestContext {
+  /** Set by the forwarder for the access log. */
+  retried: boolean;
+  status?: number;
+  errorCode?: string;
+}
+
+type Answer = Dispatcher.ResponseData;
+
+export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes }: {
+  logger: Logger; metrics: Metrics; replayMaxBytes: number; inspectBytes: number;
+}) {
+  async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
+    token: string, body: NodeJS.ReadableStream | undefined, signal: AbortSignal): Promise<Answer> {
+    const { inject, name, timeoutMs } = up.plan;
+    // The proxy's own header goes on last, over anything the client sent.
+    headers[inject.header] = authorizationValue(inject.scheme, token);
+    const started = performance.now();
+    const answer = await up.pool.request({
+      path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, signal, headersTimeout: timeoutMs,
+    });
+    metrics.upstreamLatency(name, (performance.now() - started) / 1000);
+    return answer;
+  }
+
+  /** Is this answer an expired-token signal? Reads small JSON bodies (bounded) to find out. */
+  async function judge(up: UpstreamRuntime, answer: Answer): Promise<{ expired: boolean; peeked?: Peeked }> {
+    const when = up.plan.expiredWhen;
+    if (when.status.includes(answer.statusCode)) return { expired: true };
+    if (!shouldPeek(when, answer.headers, inspectBytes)) return { expired: false };
+    const peeked = await peek(answer.body, inspectBytes);
+    return { expired: peeked.ended && bodySaysExpired(when, Buffer.concat(peeked.chunks)), peeked };
+  }
+
+  function reply(res: ServerResponse, answer: Answer, peeked: Peeked | undefined, ctx: RequestContext): void {
+    ctx.status = answer.statusCode;
+    res.writeHead(answer.statusCode, clientResponseHeaders(answer.headers));
+    if (peeked?.ended) {
+      for (const c of peeked.chunks) res.write(c);
+      res.end();
+      return;
+    }
+    if (peeked) for (const c of peeked.chunks) res.write(c);
+    // pipeline: a client that hangs up destroys the upstream body (undici aborts), and an
+    // upstream that fails mid-body closes the client connection rather than truncating silently.
+    pipeline(answer.body, res, () => {});
+  }
+
+  return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {
+    const { plan, tokens } = up;
+    if (!tokens) throw new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
+
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on('close', onClose);
+
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    const replay = hasBody ? new ReplayBody(req, replayMaxBytes) : undefined;
+    try {
+      const token = await tokens.get();
+      const baseHeaders = upstreamRequestHeaders(req.headers, {
+        clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host,
+      }, undefined);
+      const path = plan.basePath + rest;
+      const first = await send(up, req, path, { ...baseHeaders }, token, replay?.firstAttempt(), abort.signal);
+      const verdict = await judge(up, first);
+      if (!verdict.expired) return reply(res, first, verdict.peeked, ctx);
+
+      // Expired. The body must be whole before it can be resent.
+      if (replay && !replay.replayable) {
+        replay.detach();
+        if (!(await replay.complete())) {
+          metrics.retry(plan.name, 'not_replayable');
+          logger.warn({ upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
+          return reply(res, first, verdict.peeked, ctx);
+        }
+      }
+      if (!verdict.peeked?.ended) await first.body.dump().catch(() => {});
+      ctx.retried = true;
+      let fresh: string;
+      try {
+        fresh = await tokens.renew(token);
+      } catch (err) {
+        metrics.retry(plan.name, 'token_failed');
+        throw err;
+      }
+      const second = await send(up, req, path, { ...baseHeaders }, fresh, replay?.replay(), abort.signal);
+      const again = await judge(up, second);
+      metrics.retry(plan.name, again.expired ? 'expired_again' : 'success');
+      // A second expired answer goes to the client as it is: never more than one retry.
+      return reply(res, second, again.peeked, ctx);
+    } finally {
+      replay?.release();
+    }
+  };
+}
+
+/** Maps undici and network failures to coded errors. */
+export function upstreamError(err: unknown, upstream: string): TokenRelayError {
+  if (err instanceof TokenRelayError) return err;
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream sent no response headers in time', { upstream });
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new TokenRelayError('BAD_REQUEST', 'the request body did not match its Content-Length', { upstream });
+  return new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream, cause: err });
+}

@@ -1,0 +1,111 @@
+/**
+ * Prometheus metrics (prom-client), one registry per running instance. Labels are upstream
+ * names, status codes and outcomes only. SECURITY: never a token, secret or path in a label.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FetchEvent, TokenSource } from './token-cache.js';
+
+export interface Metrics {
+  registry: Registry;
+  request(upstream: string, status: number, seconds: number): void;
+  upstreamLatency(upstream: string, seconds: number): void;
+  inflight(upstream: string, delta: 1 | -1): void;
+  tokenFetch(event: FetchEvent): void;
+  retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
+  watchTokens(sources: readonly TokenSource[]): void;
+}
+
+export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'tokenrelay_' });
+
+  const requests = new Counter({
+    name: 'tokenrelay_requests_total',
+    help: 'Requests answered, by upstream, HTTP status and status class.',
+    labelNames: ['upstream', 'status', 'status_class'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'tokenrelay_request_duration_seconds',
+    help: 'Time from request to response end, as the client saw it.',
+    labelNames: ['upstream'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'tokenrelay_upstream_latency_seconds',
+    help: 'Time until the upstream sent response headers, per attempt.',
+    labelNames: ['upstream'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const inflight = new Gauge({
+    name: 'tokenrelay_inflight_requests', help: 'Requests being proxied now.', labelNames: ['upstream'] as const, registers: [registry],
+  });
+  const fetches = new Counter({
+    name: 'tokenrelay_token_fetches_total',
+    help: 'Token fetches, by upstream, outcome (success|failure) and reason (cold|ahead|expired).',
+    labelNames: ['upstream', 'outcome', 'reason'] as const,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'tokenrelay_expired_retries_total',
+    help: 'Expired-token answers and what the single retry came to.',
+    labelNames: ['upstream', 'outcome'] as const,
+    registers: [registry],
+  });
+
+  // Child lookups hash their labels on every call; cache them off the hot path.
+  const children = new Map<string, { inc(v?: number): void }>();
+  const child = <T extends { inc(v?: number): void }>(key: string, make: () => T): T => {
+    let c = children.get(key) as T | undefined;
+    if (!c) children.set(key, (c = make()));
+    return c;
+  };
+  const latencyChildren = new Map<string, { observe(v: number): void }>();
+  const durationChildren = new Map<string, { observe(v: number): void }>();
+  const inflightChildren = new Map<string, { inc(v?: number): void; dec(v?: number): void }>();
+
+  return {
+    registry,
+    request(upstream, status, seconds) {
+      child(`r|${upstream}|${status}`, () =>
+        requests.labels({ upstream, status: String(status), status_class: `${Math.floor(status / 100)}xx` })).inc();
+      let d = durationChildren.get(upstream);
+      if (!d) durationChildren.set(upstream, (d = duration.labels({ upstream })));
+      d.observe(seconds);
+    },
+    upstreamLatency(upstream, seconds) {
+      let h = latencyChildren.get(upstream);
+      if (!h) latencyChildren.set(upstream, (h = latency.labels({ upstream })));
+      h.observe(seconds);
+    },
+    inflight(upstream, delta) {
+      let g = inflightChildren.get(upstream);
+      if (!g) inflightChildren.set(upstream, (g = inflight.labels({ upstream })));
+      if (delta > 0) g.inc();
+      else g.dec();
+    },
+    tokenFetch(e) {
+      fetches.inc({ upstream: e.upstream, outcome: e.outcome, reason: e.reason });
+    },
+    retry(upstream, outcome) {
+      retries.inc({ upstream, outcome });
+    },
+    watchTokens(sources) {
+      new Gauge({
+        name: 'tokenrelay_token_expiry_seconds',
+        help: 'Seconds until the cached token of each upstream stops being served (absent: no token).',
+        labelNames: ['upstream'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const s of sources) {
+            const st = s.status();
+            if (st.expiresInSeconds !== null) this.set({ upstream: s.upstream }, st.expiresInSeconds);
+          }
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Validating a token endpoint's answer, apart from fetching it (so it is tested on hand-made
+ * answers). Every failure is a TOKEN_FETCH_FAILED whose message says which kind it was.
+ */
+import { TokenRelayError } from './errors.js';
+import { codeMatches, readPath } from './json-path.js';
+import { jwtClaims } from './jwt.js';
+import type { TokenAnswerShape } from './providers.js';
+
+export interface TokenAnswer {
+  status: number;
+  contentType: string | undefined;
+  text: string;
+}
+
+export interface TokenGrant {
+  token: string;
+  lifetimeMs: number;
+  lifetimeSource: 'answer' | 'jwt' | 'default';
+}
+
+/** A token that claims to live less than this is treated as living this long (then a 401 refreshes it). */
+export const MIN_LIFETIME_MS = 60_000;
+const MAX_REASON = 200;
+
+function fail(reason: string): never {
+  throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${reason}`);
+}
+
+/** SECURITY: a vendor's message could echo what it was sent; never let a credential through. */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[REDACTED]');
+  return out.replace(/[\r\n\t]+/g, ' ');
+}
+
+function vendorReason(body: unknown, shape: TokenAnswerShape, secrets: readonly string[]): string {
+  const code = readPath(body, shape.successPath);
+  const msg = shape.messagePaths.map((p) => readPath(body, p)).find((m) => typeof m === 'string' && m !== '');
+  const codeText = typeof code === 'string' || typeof code === 'number' ? String(code) : 'no code';
+  return msg === undefined ? `(${scrub(codeText, secrets)})` : `${scrub(msg as string, secrets)} (${scrub(codeText, secrets)})`;
+}
+
+export function parseTokenAnswer(
+  answer: TokenAnswer,
+  shape: TokenAnswerShape,
+  opts: { defaultLifetimeMs: number; nowMs: number; secrets: readonly string[] },
+): TokenGrant {
+  const { status, contentType, text } = answer;
+  if (text.trim() === '') fail(`answered HTTP ${status} with an empty body`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    const kind = /html/i.test(contentType ?? '') || /^\s*</.test(text) ? 'HTML' : 'a non-JSON body';
+    fail(`answered HTTP ${status} with ${kind}${contentType ? ` (${contentType.split(';')[0]})` : ''}`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) fail(`answered HTTP ${status} with JSON that is not an object`);
+  if (status < 200 || status >= 300) fail(`answered HTTP ${status}: ${vendorReason(body, shape, opts.secrets)}`);
+  if (!codeMatches(readPath(body, shape.successPath), shape.successValues)) {
+    fail(`refused: ${vendorReason(body, shape, opts.secrets)}`);
+  }
+  const token = readPath(body, shape.tokenPath);
+  if (typeof token !== 'string' || token.trim() === '') fail(`answered success without a token at "${shape.tokenPath}"`);
+  if (/[\r\n\0]/.test(token)) fail('answered a token with characters not allowed in a header');
+  return { token, ...lifetimeOf(body, token, shape, opts) };
+}
+
+function lifetimeOf(
+  body: unknown,
+  token: string,
+  shape: TokenAnswerShape,
+  opts: { defaultLifetimeMs: number; nowMs: number },
+): Pick<TokenGrant, 'lifetimeMs' | 'lifetimeSource'> {
+  if (shape.lifetimePath) {
+    const raw = readPath(body, shape.lifetimePath);
+    const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    if (typeof n === 'number' && Number.isFinite(n) && n > 0) {
+      const ms = n * (shape.lifetimeUnit === 'minutes' ? 60_000 : 1000);
+      return { lifetimeMs: Math.max(ms, MIN_LIFETIME_MS), lifetimeSource: 'answer' };
+    }
+  }
+  const claims = jwtClaims(token);
+  if (claims?.exp !== undefined) {
+    // Both readings of the remaining life; the shorter one is safe against our clock running
+    // behind the vendor's (exp - now would overstate it) and against a long-issued token.
+    let ms = claims.exp * 1000 - opts.nowMs;
+    if (claims.iat !== undefined) ms = Math.min(ms, (claims.exp - claims.iat) * 1000);
+    return { lifetimeMs: Math.max(ms, MIN_LIFETIME_MS), lifetimeSource: 'jwt' };
+  }
+  return { lifetimeMs: opts.defaultLifetimeMs, lifetimeSource: 'default' };
+}

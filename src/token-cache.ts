@@ -1,0 +1,173 @@
+/**
+ * Owns token lifetimes for one upstream: serve the cached token, refresh it ahead of expiry in
+ * the background, keep at most one fetch in flight (a shared promise), drop only the token a
+ * vendor rejected, and back off after failures. Clock, store and fetch come in as arguments.
+ */
+import NodeCache from 'node-cache';
+import { TokenRelayError } from './errors.js';
+import type { TokenGrant } from './token-answer.js';
+
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface CachedToken {
+  token: string;
+  obtainedAt: number;
+  /** Past this (skew already subtracted) the token is not served. */
+  expiresAt: number;
+  /** Past this, a request triggers a background refresh while the token still serves. */
+  refreshAt: number;
+  lifetimeMs: number;
+}
+
+/** The small interface a token store implements (memory now; a shared store later). */
+export interface TokenStore {
+  get(key: string): CachedToken | undefined;
+  set(key: string, value: CachedToken, ttlMs: number): void;
+  del(key: string): void;
+  close(): void;
+}
+
+export function memoryStore(): TokenStore {
+  // useClones: false: entries are immutable objects, and cloning per request would cost.
+  const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+  return {
+    get: (key) => cache.get<CachedToken>(key),
+    set: (key, value, ttlMs) => void cache.set(key, value, Math.max(1, Math.ceil(ttlMs / 1000))),
+    del: (key) => void cache.del(key),
+    close: () => cache.close(),
+  };
+}
+
+export type FetchReason = 'cold' | 'ahead' | 'expired';
+export interface FetchEvent {
+  upstream: string;
+  reason: FetchReason;
+  outcome: 'success' | 'failure';
+  durationMs: number;
+  lifetimeMs?: number;
+  lifetimeSource?: TokenGrant['lifetimeSource'];
+  error?: TokenRelayError;
+}
+
+export interface TokenSourceOptions {
+  upstream: string;
+  fetch: () => Promise<TokenGrant>;
+  store: TokenStore;
+  clock?: Clock;
+  random?: () => number;
+  onFetch?: (event: FetchEvent) => void;
+  /** Subtracted from a token's lifetime (at most 10% of it) so clock skew never serves a dead token. */
+  skewMs?: number;
+  /** Fraction of the lifetime after which a request triggers a background refresh. */
+  refreshAheadRatio?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+export type TokenState = 'valid' | 'none' | 'failing';
+
+export class TokenSource {
+  readonly upstream: string;
+  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch'>> & Pick<TokenSourceOptions, 'onFetch'>;
+  private inflight: Promise<string> | undefined;
+  private failures = 0;
+  private nextAttemptAt = 0;
+  private lastError: TokenRelayError | undefined;
+
+  constructor(options: TokenSourceOptions) {
+    const {
+      clock = systemClock, random = Math.random, skewMs = 30_000, refreshAheadRatio = 0.8,
+      backoffBaseMs = 1000, backoffMaxMs = 30_000, ...rest
+    } = options;
+    this.upstream = options.upstream;
+    this.opts = { clock, random, skewMs, refreshAheadRatio, backoffBaseMs, backoffMaxMs, ...rest };
+  }
+
+  /** A valid token: the cached one (kicking off a refresh if it is due), or a fresh one. */
+  get(): Promise<string> {
+    const now = this.opts.clock.now();
+    const cached = this.opts.store.get(this.upstream);
+    if (cached && now < cached.expiresAt) {
+      if (now >= cached.refreshAt && !this.inflight && now >= this.nextAttemptAt) {
+        // A failed refresh ahead of expiry leaves the current token serving.
+        this.refresh('ahead').catch(() => {});
+      }
+      return Promise.resolve(cached.token);
+    }
+    return this.refresh(cached ? 'expired' : 'cold');
+  }
+
+  /**
+   * After a vendor rejected `rejected`: drop it only if it is still the cached one (another
+   * request may already have replaced it), then get a valid token: the replacement, the
+   * refresh in flight, or a new fetch.
+   */
+  renew(rejected: string): Promise<string> {
+    const cached = this.opts.store.get(this.upstream);
+    if (cached?.token === rejected) this.opts.store.del(this.upstream);
+    return cached && cached.token !== rejected ? this.get() : this.refresh('expired');
+  }
+
+  private refresh(reason: FetchReason): Promise<string> {
+    if (this.inflight) return this.inflight;
+    if (this.opts.clock.now() < this.nextAttemptAt && this.lastError) {
+      return Promise.reject(this.lastError);
+    }
+    const p = this.fetchOnce(reason).finally(() => {
+      if (this.inflight === p) this.inflight = undefined;
+    });
+    this.inflight = p;
+    return p;
+  }
+
+  private async fetchOnce(reason: FetchReason): Promise<string> {
+    const { clock, store, upstream } = this.opts;
+    const started = clock.now();
+    try {
+      const grant = await this.opts.fetch();
+      const now = clock.now();
+      const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
+      const entry: CachedToken = {
+        token: grant.token,
+        obtainedAt: now,
+        expiresAt: now + grant.lifetimeMs - skew,
+        refreshAt: now + grant.lifetimeMs * this.opts.refreshAheadRatio,
+        lifetimeMs: grant.lifetimeMs,
+      };
+      store.set(upstream, entry, grant.lifetimeMs);
+      this.failures = 0;
+      this.nextAttemptAt = 0;
+      this.lastError = undefined;
+      this.opts.onFetch?.({
+        upstream, reason, outcome: 'success', durationMs: now - started,
+        lifetimeMs: grant.lifetimeMs, lifetimeSource: grant.lifetimeSource,
+      });
+      return grant.token;
+    } catch (err) {
+      const error = err instanceof TokenRelayError ? err : new TokenRelayError('TOKEN_FETCH_FAILED', undefined, { cause: err });
+      const coded = new TokenRelayError(error.code, error.message, { upstream });
+      this.failures += 1;
+      const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (this.failures - 1));
+      // Jitter in [delay/2, delay): replicas that failed together don't retry together.
+      this.nextAttemptAt = clock.now() + delay / 2 + this.opts.random() * (delay / 2);
+      this.lastError = coded;
+      this.opts.onFetch?.({ upstream, reason, outcome: 'failure', durationMs: clock.now() - started, error: coded });
+      throw coded;
+    }
+  }
+
+  /** For /readyz and metrics: never the token itself. */
+  status(): { state: TokenState; expiresInSeconds: number | null; lastError: { code: string; message: string } | null } {
+    const now = this.opts.clock.now();
+    const cached = this.opts.store.get(this.upstream);
+    const valid = cached !== undefined && now < cached.expiresAt;
+    return {
+      state: valid ? 'valid' : this.lastError ? 'failing' : 'none',
+      expiresInSeconds: valid ? Math.round((cached.expiresAt - now) / 1000) : null,
+      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+/** Builds each upstream's runtime once: its connection pool and its token source. */
+import { Agent, Pool, type Dispatcher } from 'undici';
+import type { UpstreamPlan } from './config.js';
+import type { UpstreamRuntime } from './forwarder.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { parseTokenAnswer } from './token-answer.js';
+import { fetchTokenAnswer } from './token-client.js';
+import { TokenSource, type Clock, type FetchEvent, type TokenStore } from './token-cache.js';
+
+export interface UpstreamDeps {
+  logger: Logger;
+  metrics: Metrics;
+  store: TokenStore;
+  clock: Clock;
+}
+
+export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
+  const connect = plan.ca ? { ca: plan.ca } : {};
+  // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
+  const pool = new Pool(plan.target.origin, { connect, keepAliveTimeout: 30_000, headersTimeout: plan.timeoutMs });
+  const tokenDispatcher: Dispatcher = plan.tokenUrl.origin === plan.target.origin ? pool : new Agent({ connect });
+  const creds = plan.credentials;
+  const onFetch = (e: FetchEvent) => {
+    metrics.tokenFetch(e);
+    const base = { upstream: e.upstream, event: 'token_fetch', reason: e.reason, outcome: e.outcome, durationMs: e.durationMs };
+    if (e.outcome === 'success') {
+      logger.info({ ...base, lifetimeSeconds: Math.round((e.lifetimeMs ?? 0) / 1000), lifetimeSource: e.lifetimeSource }, 'token fetched');
+    } else {
+      logger.warn({ ...base, code: e.error?.code, reason_detail: e.error?.message }, 'token fetch failed');
+    }
+  };
+  const tokens = creds
+    ? new TokenSource({
+        upstream: plan.name,
+        store,
+        clock,
+        onFetch,
+        fetch: async () => {
+          const answer = await fetchTokenAnswer(plan.tokenUrl, plan.provider.ask, creds, {
+            dispatcher: tokenDispatcher, timeoutMs: plan.tokenTimeoutMs,
+          });
+          return parseTokenAnswer(answer, plan.provider.answer, {
+            defaultLifetimeMs: plan.provider.defaultLifetimeMs, nowMs: clock.now(), secrets: Object.values(creds),
+          });
+        },
+      })
+    : undefined;
+  return {
+    plan,
+    pool,
+    tokens,
+    async close() {
+      await Promise.all([pool.close(), tokenDispatcher === pool ? undefined : tokenDispatcher.close()]);
+    },
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * Fake Akool, Hitem3D and Baidu AIOB servers, faithful to shared/vendors.md: the same token
+ * endpoints, request shapes, answer envelopes and expired-token signals. Started on port 0;
+ * they count what they see and can revoke tokens, reject credentials and fail on demand.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type VendorKind = 'akool' | 'hitem3d' | 'baidu-aiob';
+export type TokenFailure = 'http500' | 'html' | 'empty' | 'refused-code' | 'garbled' | 'hang';
+
+interface VendorTraits {
+  tokenPath: string;
+  credentialNames: [string, string];
+  /** Reads the credentials out of a token request (body or Basic auth). */
+  readCredentials(req: IncomingMessage, body: string): [string, string] | undefined;
+  tokenAnswer(token: string, creds: [string, string], lifetimeSeconds: number): unknown;
+  badCredentials: unknown;
+  scheme: string; // '' = raw token in Authorization
+  ok(data: unknown): unknown;
+  expired: unknown;
+  missing: unknown;
+}
+
+function jwt(lifetimeSeconds: number): string {
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ id: randomBytes(8).toString('hex'), iat: now, exp: now + lifetimeSeconds })}.${randomBytes(16).toString('base64url')}`;
+}
+
+function jsonCreds(a: string, b: string) {
+  return (_req: IncomingMessage, body: string): [string, string] | undefined => {
+    try {
+      const o = JSON.parse(body) as Record<string, unknown>;
+      return typeof o[a] === 'string' && typeof o[b] === 'string' ? [o[a] as string, o[b] as string] : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+const TRAITS: Record<VendorKind, VendorTraits> = {
+  akool: {
+    tokenPath: '/api/open/v3/getToken',
+    credentialNames: ['clientId', 'clientSecret'],
+    readCredentials: jsonCreds('clientId', 'clientSecret'),
+    tokenAnswer: (token) => ({ code: 1000, token }),
+    badCredentials: { code: 1101, msg: 'Invalid clientId or clientSecret' },
+    scheme: 'Bearer',
+    ok: (data) => ({ code: 1000, msg: 'OK', data }),
+    expired: { code: 1101, msg: 'Invalid authorization or The request token has expired' },
+    missing: { code: 1102, msg: 'Authorization cannot be empty' },
+  },
+  hitem3d: {
+    tokenPath: '/open-api/v1/auth/token',
+    credentialNames: ['clientId', 'clientSecret'],
+    readCredentials: (req) => {
+      const h = req.headers.authorization ?? '';
+      if (!h.startsWith('Basic ')) return undefined;
+      const dec = Buffer.from(h.slice(6), 'base64').toString('utf8');
+      const i = dec.indexOf(':');
+      return i < 0 ? undefined : [dec.slice(0, i), dec.slice(i + 1)];
+    },
+    tokenAnswer: (token) => ({ code: 200, message: 'success', data: { accessToken: token, tokenType: 'Bearer', nonce: `${Date.now()}hitem3d` } }),
+    badCredentials: { code: 40010000, message: 'client credentials are invalid', data: {} },
+    scheme: 'Bearer',
+    ok: (data) => ({ code: 200, message: 'success', data }),
+    expired: { code: 401, data: {}, msg: 'Unauthorized' },
+    missing: { code: 401, data: {}, msg: 'Unauthorized' },
+  },
+  'baidu-aiob': {
+    tokenPath: '/api/v2/getToken',
+    credentialNames: ['accessKey', 'secretKey'],
+    readCredentials: jsonCreds('accessKey', 'secretKey'),
+    tokenAnswer: (token, [ak, sk], life) => ({
+      time: Date.now(), code: 200, msg: 'OK',
+      // The real answer echoes the secretKey: tokenrelay must never log it.
+      data: { tenantId: 1001, accountId: 2002, accessToken: token, expiresTime: Math.round(life / 60), accessKey: ak, secretKey: sk },
+    }),
+    badCredentials: { time: Date.now(), code: 4001, msg: 'accessKey或secretKey错误', data: null },
+    scheme: '',
+    ok: (data) => ({ time: Date.now(), code: 200, msg: 'OK', data }),
+    expired: { time: Date.now(), code: 401, msg: 'token失效', data: null },
+    missing: { time: Date.now(), code: 401, msg: 'token不能为空', data: null },
+  },
+};
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  token: string | undefined;
+}
+
+export interface FakeVendorOptions {
+  /** Token lifetime the fake issues (seconds). */
+  lifetimeSeconds?: number;
+  /** Signal a revoked token with a real HTTP 401 instead of the vendor's HTTP 200 body code. */
+  expiredAsHttp401?: boolean;
+  credentials?: [string, string];
+}
+
+export interface FakeVendor {
+  kind: VendorKind;
+  url: string;
+  credentials: Record<string, string>;
+  counts: { tokenFetches: number; requests: number; connections: number };
+  issued: string[];
+  seen: SeenRequest[];
+  /** Every issued token stops working; new fetches work. */
+  revokeAll(): void;
+  rejectCredentials(on: boolean): void;
+  /** Make the next `times` token fetches fail in the given way (Infinity: until cleared). */
+  failTokens(mode: TokenFailure | null, times?: number): void;
+  tokenDelayMs: number;
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<{ text: string; bytes: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    const small: Buffer[] = [];
+    let bytes = 0;
+    req.on('data', (c: Buffer) => {
+      hash.update(c);
+      bytes += c.length;
+      if (bytes <= 1024 * 1024) small.push(c);
+    });
+    req.on('end', () => resolve({ text: Buffer.concat(small).toString('utf8'), bytes, sha256: hash.digest('hex') }));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions = {}): Promise<FakeVendor> {
+  const t = TRAITS[kind];
+  const lifetime = opts.lifetimeSeconds ?? (kind === 'akool' ? 400 * 86400 : kind === 'hitem3d' ? 86400 : 43200 * 60);
+  const [id, secret] = opts.credentials ?? [`${kind}-id-${randomBytes(4).toString('hex')}`, `${kind}-SECRET-${randomBytes(12).toString('hex')}`];
+  const valid = new Set<string>();
+  const sockets = new Set<Socket>();
+  let reject = false;
+  let failure: { mode: TokenFailure; left: number } | null = null;
+
+  const fake: FakeVendor = {
+    kind,
+    url: '',
+    credentials: { [t.credentialNames[0]]: id, [t.credentialNames[1]]: secret },
+    counts: { tokenFetches: 0, requests: 0, connections: 0 },
+    issued: [],
+    seen: [],
+    revokeAll: () => valid.clear(),
+    rejectCredentials: (on) => void (reject = on),
+    failTokens: (mode, times = Infinity) => void (failure = mode ? { mode, left: times } : null),
+    tokenDelayMs: 0,
+    close: () => new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+
+  async function token(req: IncomingMessage, res: ServerResponse) {
+    fake.counts.tokenFetches++;
+    const body = await readBody(req);
+    if (fake.tokenDelayMs) await new Promise((r) => setTimeout(r, fake.tokenDelayMs));
+    if (failure && failure.left > 0) {
+      failure.left--;
+      const mode = failure.mode;
+      if (failure.left <= 0) failure = null;
+      if (mode === 'hang') return; // never answers
+      if (mode === 'http500') return sendJson(res, 500, { code: 10000000, message: 'system error' });
+      if (mode === 'html') {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        return res.end('<html><body>Bad Gateway</body></html>');
+      }
+      if (mode === 'empty') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '0' });
+        return res.end();
+      }
+      if (mode === 'garbled') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end('{"code":200,"data":{"accessTok');
+      }
+      return sendJson(res, 200, t.badCredentials);
+    }
+    const creds = t.readCredentials(req, body.text);
+    if (reject || !creds || creds[0] !== id || creds[1] !== secret) return sendJson(res, 200, t.badCredentials);
+    const tok = kind === 'baidu-aiob' ? randomBytes(24).toString('hex') : jwt(lifetime);
+    valid.add(tok);
+    fake.issued.push(tok);
+    sendJson(res, 200, t.tokenAnswer(tok, creds, lifetime));
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse) {
+    fake.counts.requests++;
+    const auth = req.headers.authorization;
+    const tok = auth === undefined ? undefined : t.scheme ? (auth.startsWith(`${t.scheme} `) ? auth.slice(t.scheme.length + 1) : undefined) : auth;
+    fake.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, token: tok });
+    const u = new URL(req.url ?? '/', 'http://fake');
+    if (auth === undefined) {
+      await readBody(req);
+      return sendJson(res, 200, t.missing);
+    }
+    if (!tok || !valid.has(tok)) {
+      await readBody(req);
+      return opts.expiredAsHttp401 ? sendJson(res, 401, t.expired) : sendJson(res, 200, t.expired);
+    }
+    if (u.pathname === '/__sse') return sse(res, Number(u.searchParams.get('events') ?? 3), Number(u.searchParams.get('interval') ?? 100));
+    if (u.pathname === '/__download') return download(res, Number(u.searchParams.get('bytes') ?? 1024));
+    if (u.pathname === '/__slow') await new Promise((r) => setTimeout(r, Number(u.searchParams.get('ms') ?? 1000)));
+    const body = await readBody(req);
+    sendJson(res, 200, t.ok({ method: req.method, url: req.url, headers: req.headers, bodyBytes: body.bytes, sha256: body.sha256 }));
+  }
+
+  function sse(res: ServerResponse, events: number, interval: number) {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let i = 0;
+    const timer = setInterval(() => {
+      res.write(`id: ${i}\nevent: progress\ndata: {"step":${i}}\n\n`);
+      if (++i >= events) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, interval);
+    res.on('close', () => clearInterval(timer));
+  }
+
+  function download(res: ServerResponse, bytes: number) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes });
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  }
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const run = req.method === 'POST' && path === t.tokenPath ? token(req, res) : api(req, res);
+    run.catch(() => res.destroy());
+  });
+  server.on('connection', (s: Socket) => {
+    fake.counts.connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
