@@ -87,6 +87,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
       const coded = upstreamError(err, name);
+      logger.debug({ upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
       ctx.errorCode = coded.code;
       if (res.headersSent) {
         res.destroy();

@@ -17,14 +17,20 @@ export class ReplayBody extends Writable {
 
   constructor(source: Readable, private readonly maxBytes: number) {
     super({ highWaterMark: 64 * 1024 });
+    // The sink exists before the first byte is read, so nothing read ahead of the upstream
+    // connection is lost; its buffer (64 KiB) is all that is held before the upstream drains it.
+    this.sink = new PassThrough({ highWaterMark: 64 * 1024 });
+    this.first = this.sink;
     source.on('error', (err) => this.destroy(err));
+    source.on('aborted', () => this.destroy(new Error('client aborted the request body')));
     source.pipe(this);
   }
 
+  private readonly first: PassThrough;
+
   /** The stream the first attempt sends upstream. */
   firstAttempt(): Readable {
-    this.sink = new PassThrough({ highWaterMark: 64 * 1024 });
-    return this.sink;
+    return this.first;
   }
 
   /** Stop feeding the first attempt (it was answered or aborted); keep recording. */
@@ -63,9 +69,12 @@ export class ReplayBody extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.failed = err ?? new Error('request body aborted');
-    this.sink?.destroy(this.failed);
-    this.chunks = [];
+    // autoDestroy also lands here after a clean finish: only an error, or an early end, is a failure.
+    if (err || !this.done) {
+      this.failed = err ?? new Error('request body aborted');
+      this.sink?.destroy(this.failed);
+      this.chunks = [];
+    }
     this.settle();
     cb(err);
   }
