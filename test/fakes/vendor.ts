@@ -4,7 +4,8 @@
  * they count what they see and can revoke tokens, reject credentials and fail on demand.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type VendorKind = 'akool' | 'hitem3d' | 'baidu-aiob';
@@ -99,6 +100,8 @@ export interface FakeVendorOptions {
   /** Signal a revoked token with a real HTTP 401 instead of the vendor's HTTP 200 body code. */
   expiredAsHttp401?: boolean;
   credentials?: [string, string];
+  /** Serve HTTPS with this key and certificate. */
+  tls?: { key: string; cert: string };
 }
 
 export interface FakeVendor {
@@ -245,17 +248,18 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     pump();
   }
 
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const run = req.method === 'POST' && path === t.tokenPath ? token(req, res) : api(req, res);
     run.catch(() => res.destroy());
-  });
-  server.on('connection', (s: Socket) => {
+  };
+  const server: Server = opts.tls ? createTlsServer(opts.tls, listener) : createServer(listener);
+  server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     fake.counts.connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return fake;
 }

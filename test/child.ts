@@ -1,0 +1,82 @@
+/** Runs `node dist/cli.js` as its own process: for signals, exit codes and memory figures. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+
+export interface RelayProcess {
+  proc: ChildProcess;
+  url: string;
+  stdout: string[];
+  stderr: string[];
+  /** Resident and peak resident memory of the process, in bytes (Linux /proc). */
+  memory(): { rss: number; peak: number };
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function writeConfig(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-test-'));
+  const file = join(dir, 'proxy.config.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** Runs the CLI to completion (for usage and config errors). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts the proxy with `yaml` (its listen port should be 0) and waits for it to listen. */
+export function startRelayProcess(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<RelayProcess> {
+  const file = writeConfig(yaml);
+  const proc = spawn(process.execPath, [CLI, '--config', file], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  let buf = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start: ${stderr.join('')}`)), 10_000);
+    proc.stderr!.on('data', (d) => stderr.push(String(d)));
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited with ${code}: ${stderr.join('')}`));
+    });
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        stdout.push(line);
+        if (line.includes('"event":"listening"')) {
+          clearTimeout(timer);
+          proc.removeAllListeners('exit');
+          const port = (JSON.parse(line) as { port: number }).port;
+          resolve({
+            proc, stdout, stderr, url: `http://127.0.0.1:${port}`,
+            memory() {
+              const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+              const kib = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
+              return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+            },
+            stop(signal = 'SIGTERM') {
+              return new Promise((res) => {
+                if (proc.exitCode !== null) return res(proc.exitCode);
+                proc.once('exit', (code) => res(code));
+                proc.kill(signal);
+              });
+            },
+          });
+        }
+      }
+    });
+  });
+}

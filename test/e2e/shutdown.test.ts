@@ -1,0 +1,60 @@
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startRelayProcess, writeConfig, type RelayProcess } from '../child.js';
+import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
+
+describe('process: signals and exit codes', () => {
+  let vendor: FakeVendor | undefined;
+  let relay: RelayProcess | undefined;
+  afterEach(async () => {
+    await relay?.stop('SIGKILL');
+    await vendor?.close();
+    relay = undefined;
+    vendor = undefined;
+  });
+
+  it('SIGTERM: stops accepting, lets in-flight requests finish, exits 0', async () => {
+    vendor = await startFakeVendor('akool');
+    relay = await startRelayProcess(`
+listen: { port: 0 }
+upstreams:
+  akool: { prefix: /akool, target: ${vendor.url}, auth: { type: akool, clientId: "${vendor.credentials.clientId}", clientSecret: "${vendor.credentials.clientSecret}" } }
+`);
+    const inflight = request(`${relay.url}/akool/__slow?ms=800`);
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = relay.stop('SIGTERM');
+    const res = await inflight;
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as { code: number }).code).toBe(1000);
+    expect(await exited).toBe(0);
+    await expect(request(`${relay.url}/healthz`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('an invalid config exits 2 with one line per problem naming its path', async () => {
+    const file = writeConfig(`
+upstreams:
+  hitem3d:
+    prefix: /hitem3d
+    target: https://api.hitem3d.ai
+    auth: { type: hitme3d, clientId: a, clientSecret: b }
+  other: { prefix: /o, target: nope, auth: { type: akool }, extra: 1 }
+`);
+    const r = await runCli(['--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob, got "hitme3d"');
+    expect(r.stderr).toContain('upstreams.other.target:');
+    expect(r.stderr).toContain('upstreams.other.extra: unknown key');
+  });
+
+  it('reads the config path from TOKENRELAY_CONFIG; --help, --version, unknown flags', async () => {
+    const bad = writeConfig('listen: { port: -1 }\nupstreams: {}\n');
+    expect((await runCli([], { TOKENRELAY_CONFIG: bad })).stderr).toContain('listen.port');
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--config');
+    expect((await runCli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/);
+    const unknown = await runCli(['--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('Usage');
+  });
+});
