@@ -53,7 +53,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
 
   for (const u of upstreams) {
     const { plan } = u;
-    const base = { upstream: plan.name, prefix: plan.prefix, target: plan.target.origin, auth: plan.provider.type, credentials: plan.present };
+    const base = { upstream: plan.name, prefix: plan.prefix, target: plan.target.origin, auth: plan.provider.type, credentialsPresent: plan.present };
     if (plan.credentials) logger.info(base, 'upstream configured');
     // SECURITY: names the missing variable or file, never a value.
     else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);

@@ -5,7 +5,6 @@
  * Everything else streams straight back with backpressure both ways.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
@@ -59,15 +58,17 @@ export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes 
   function reply(res: ServerResponse, answer: Answer, peeked: Peeked | undefined, ctx: RequestContext): void {
     ctx.status = answer.statusCode;
     res.writeHead(answer.statusCode, clientResponseHeaders(answer.headers));
-    if (peeked?.ended) {
-      for (const c of peeked.chunks) res.write(c);
-      res.end();
-      return;
+    if (peeked) {
+      const { chunks } = peeked;
+      if (peeked.ended) return void res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      for (const c of chunks) res.write(c);
     }
-    if (peeked) for (const c of peeked.chunks) res.write(c);
-    // pipeline: a client that hangs up destroys the upstream body (undici aborts), and an
-    // upstream that fails mid-body closes the client connection rather than truncating silently.
-    pipeline(answer.body, res, () => {});
+    // .pipe() rather than stream.pipeline(): measured at about twice the requests/s on small
+    // answers (bench/). A client that hangs up aborts the upstream request through the
+    // forwarder's AbortSignal; an upstream that fails mid-body closes the client connection
+    // rather than truncating silently.
+    answer.body.on('error', () => res.destroy());
+    answer.body.pipe(res);
   }
 
   return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {

@@ -250,6 +250,12 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
 
   const listener: RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    // Controls for `npm run demo` (no token needed): revoke every token, or read the counters.
+    if (path === '/__fake/revoke' && req.method === 'POST') {
+      fake.revokeAll();
+      return sendJson(res, 200, { revoked: true });
+    }
+    if (path === '/__fake/stats') return sendJson(res, 200, fake.counts);
     const run = req.method === 'POST' && path === t.tokenPath ? token(req, res) : api(req, res);
     run.catch(() => res.destroy());
   };
