@@ -9,6 +9,8 @@ import { createAdmin } from './admin.js';
 import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { createForwarder, upstreamError, type RequestContext } from './forwarder.js';
+import { checkTarget, createInboundCheck, isAllowed } from './guard.js';
+import { prepareSpoolDir } from './replay.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRouter } from './router.js';
@@ -32,6 +34,10 @@ export interface TokenRelay {
   close(gracePeriodMs?: number): Promise<void>;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 function sendError(res: ServerResponse, err: TokenRelayError): void {
   const body = err.toBody();
   res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -43,10 +49,23 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     config, logger = createLogger({ level: config.logLevel }), metrics = createMetrics(),
     clock = systemClock, store = memoryStore(),
   } = options;
-  const upstreams = config.upstreams.map((plan) => createUpstream(plan, { logger, metrics, store, clock }));
+  const upstreams = config.upstreams.map((plan) => createUpstream(plan, { logger, metrics, store, clock, limits: config.limits }));
   metrics.watchTokens(upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
   const route = createRouter(upstreams.map((u) => Object.assign(u, { prefix: u.plan.prefix })));
-  const forward = createForwarder({ logger, metrics, replayMaxBytes: config.replayMaxBytes, inspectBytes: config.inspectBytes });
+  const forward = createForwarder({
+    logger, metrics, replay: config.replay, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+  });
+  const inboundCheck = createInboundCheck(config.inbound);
+  try {
+    const removed = prepareSpoolDir(config.replay.spoolDir);
+    if (removed) logger.info({ event: 'spool_cleanup', removed, dir: config.replay.spoolDir }, 'removed spool files left by a stopped process');
+  } catch (err) {
+    logger.warn({ event: 'spool_unavailable', dir: config.replay.spoolDir, code: (err as NodeJS.ErrnoException).code }, 'spool directory unusable: bodies over replay.memoryBytes will not be resent');
+  }
+  if (config.inbound) {
+    if (config.inbound.missing.length) logger.warn({ missing: config.inbound.missing }, 'some inbound keys are not set');
+    if (!config.inbound.keys.length) logger.error({ event: 'inbound_no_keys' }, 'inbound authentication is on but no key is set: every proxied request is refused');
+  }
   let listening = false;
   let shuttingDown = false;
   const admin = createAdmin({ upstreams, metrics, state: () => ({ listening, shuttingDown }) });
@@ -64,11 +83,18 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (shuttingDown) res.shouldKeepAlive = false;
+    const bad = checkTarget(req);
+    if (bad) return sendError(res, bad);
     if (admin(path, req.method ?? 'GET', res)) return;
-    const matched = url.charCodeAt(0) === 47 ? route(url) : undefined;
+    const denied = inboundCheck?.(req);
+    if (denied) return sendError(res, denied);
+    const matched = route(url);
     if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`));
-
     const up = matched.upstream;
+    if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
+      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: up.plan.name }));
+    }
+
     const name = up.plan.name;
     const started = performance.now();
     const ctx: RequestContext = { retried: false };
@@ -95,11 +121,19 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       }
       if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
       ctx.status = coded.status;
+      // The client may still be sending a body we will not read: don't reuse the connection.
+      if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
+      if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
       sendError(res, coded);
     });
   }
 
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 5_000 }, handle);
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 5_000, maxHeaderSize: config.limits.maxHeaderBytes }, handle);
+  // CONNECT would make tokenrelay a tunnel to anywhere: refused.
+  server.on('connect', (_req, socket) => {
+    const body = new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toBody();
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -118,6 +152,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
           listening = true;
           const addr = server.address() as AddressInfo;
           logger.info({ event: 'listening', host: addr.address, port: addr.port }, 'tokenrelay listening');
+          if (!isLoopback(config.listen.host) && !config.inbound) {
+            logger.warn({ event: 'open_listener', host: config.listen.host }, 'listening beyond loopback without inbound authentication: anyone who can reach this port can use the vendor credentials (set inbound.apiKeys)');
+          }
           resolve(addr);
         });
       });

@@ -69,9 +69,6 @@ async function main(argv: string[]): Promise<number> {
     logger.fatal({ code: (err as NodeJS.ErrnoException).code, host: config.listen.host, port: config.listen.port }, 'cannot listen');
     return 1;
   }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.listen.host)) {
-    logger.warn({ host: config.listen.host }, 'listening on a non-loopback address: anyone who can reach this port can use the vendor credentials');
-  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

@@ -2,9 +2,13 @@
  * The configuration file's schema (zod). Keys here are public interface: extend, never rename.
  * Sizes accept `1MiB`-style strings and durations `10s`-style strings (see units.ts).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { PROVIDERS, PROVIDER_TYPES, type ProviderType } from './providers.js';
 import { parseDuration, parseSize } from './units.js';
+
+export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'tokenrelay');
 
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = parseSize(v);
@@ -58,6 +62,9 @@ const auth = z.discriminatedUnion(
   PROVIDER_TYPES.map((t) => authSchema(t)) as unknown as [ReturnType<typeof authSchema>, ...ReturnType<typeof authSchema>[]],
 );
 
+/** `"GET /api/open/v3/voice/"`: a method (or `*`) and a path prefix after the upstream's prefix. */
+const allowRule = z.string().regex(/^(\*|[A-Z]+) \/\S*$/, 'expected "METHOD /path-prefix", e.g. "GET /api/open/v3/voice/"');
+
 const upstream = z.strictObject({
   prefix: z.string(),
   target: z.url({ protocol: /^https?$/ }),
@@ -67,6 +74,10 @@ const upstream = z.strictObject({
   timeout: duration.default(60_000),
   /** How long a token fetch may take. */
   tokenTimeout: duration.default(10_000),
+  /** How long an upstream's answer body may stall between chunks (0: never; for idle event streams). */
+  bodyTimeout: duration.default(300_000),
+  /** Only these calls are forwarded (403 NOT_ALLOWED otherwise); absent: everything. */
+  allow: z.array(allowRule).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -80,16 +91,37 @@ export const configSchema = z.strictObject({
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - and _'), upstream),
   replay: z
     .strictObject({
-      /** Request bodies up to this size are kept (in memory) so they can be resent after a refresh. */
-      maxBytes: size.default(32 * 1024 * 1024),
+      /** The first bytes of a request body are kept in memory for the resend after a refresh… */
+      memoryBytes: size.default(1024 * 1024),
+      /** …the rest is spooled to a file, up to this; a larger body streams through, not retried. */
+      maxBytes: size.default(256 * 1024 * 1024),
+      spoolDir: z.string().min(1).default(DEFAULT_SPOOL_DIR),
     })
-    .default({ maxBytes: 32 * 1024 * 1024 }),
+    .default({ memoryBytes: 1024 * 1024, maxBytes: 256 * 1024 * 1024, spoolDir: DEFAULT_SPOOL_DIR }),
   limits: z
     .strictObject({
+      /** Largest request body accepted (413 BODY_TOO_LARGE). */
+      maxBodyBytes: size.default(1024 ** 3),
+      /** Upstream requests in flight per upstream; more wait in a queue… */
+      maxConcurrentPerUpstream: intFromEnv(1, 100_000).default(256),
+      /** …of at most this many (then 503 OVERLOADED with Retry-After). */
+      maxQueuePerUpstream: intFromEnv(0, 1_000_000).default(1024),
+      /** Largest request head (431 past it). */
+      maxHeaderBytes: size.default(16 * 1024),
       /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
       inspectBytes: size.default(64 * 1024),
     })
-    .default({ inspectBytes: 64 * 1024 }),
+    .default({
+      maxBodyBytes: 1024 ** 3, maxConcurrentPerUpstream: 256, maxQueuePerUpstream: 1024, maxHeaderBytes: 16 * 1024, inspectBytes: 64 * 1024,
+    }),
+  /** Inbound authentication: clients present one of these keys. Absent: off. */
+  inbound: z
+    .strictObject({
+      apiKeys: z.array(z.string().optional()).default([]),
+      apiKeyFiles: z.array(z.string().min(1)).default([]),
+      header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).default('X-Tokenrelay-Key'),
+    })
+    .optional(),
   shutdown: z
     .strictObject({
       /** How long in-flight requests may run after SIGTERM before connections are closed. */

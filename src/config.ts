@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type RawUpstream } from './config-schema.js';
+import { configSchema, type RawConfig, type RawUpstream } from './config-schema.js';
 import { interpolate, type Unresolved } from './env.js';
 import { ConfigError } from './errors.js';
 import { CREDENTIAL_KEYS, PROVIDERS, type ExpiredWhen, type ProviderSpec } from './providers.js';
+import type { ReplayLimits } from './replay.js';
 
 export const ADMIN_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
 
@@ -32,14 +33,33 @@ export interface UpstreamPlan {
   ca: string | undefined;
   timeoutMs: number;
   tokenTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** Calls this upstream forwards; undefined: all. */
+  allow: { method: string; path: string }[] | undefined;
+}
+
+export interface InboundPlan {
+  /** SECURITY: accepted client keys; never logged. Empty: every request is refused (fail closed). */
+  keys: string[];
+  /** Lowercase header name. */
+  header: string;
+  /** Keys configured but unset (variables or files), by name. */
+  missing: string[];
 }
 
 export interface RelayConfig {
   listen: { host: string; port: number };
   logLevel: string | undefined;
   upstreams: UpstreamPlan[];
-  replayMaxBytes: number;
-  inspectBytes: number;
+  replay: ReplayLimits;
+  limits: {
+    maxBodyBytes: number;
+    maxConcurrentPerUpstream: number;
+    maxQueuePerUpstream: number;
+    maxHeaderBytes: number;
+    inspectBytes: number;
+  };
+  inbound: InboundPlan | undefined;
   gracePeriodMs: number;
 }
 
@@ -78,7 +98,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const filled = interpolate(doc, env, unresolved);
   const problems: string[] = [];
   // An unset secret only disables its upstream; anything else unset is a config error.
-  const fatalUnset = unresolved.filter((u) => !CREDENTIAL_KEYS.has(u.path.split('.').at(-1) ?? ''));
+  const fatalUnset = unresolved.filter((u) => !isSecretPath(u.path));
   for (const u of fatalUnset) problems.push(`${u.path}: environment variable ${u.variable} is not set`);
   const fatalPaths = new Set(fatalUnset.map((u) => u.path));
 
@@ -99,10 +119,40 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     logLevel: raw.logLevel,
     // Longest first, so a more specific prefix wins (nesting is refused, but keep the rule).
     upstreams: upstreams.sort((a, b) => b.prefix.length - a.prefix.length),
-    replayMaxBytes: raw.replay.maxBytes,
-    inspectBytes: raw.limits.inspectBytes,
+    replay: raw.replay,
+    limits: raw.limits,
+    inbound: raw.inbound && planInbound(raw.inbound, unresolved, readFile),
     gracePeriodMs: raw.shutdown.gracePeriod,
   } satisfies RelayConfig);
+}
+
+/** Values whose absence disables a feature instead of failing start: credentials and inbound keys. */
+function isSecretPath(path: string): boolean {
+  return CREDENTIAL_KEYS.has(path.split('.').at(-1) ?? '') || /^inbound\.apiKeys\.\d+$/.test(path);
+}
+
+function planInbound(
+  raw: NonNullable<RawConfig['inbound']>, unresolved: Unresolved[], readFile: (p: string) => string,
+): InboundPlan {
+  const keys: string[] = [];
+  const missing: string[] = [];
+  raw.apiKeys.forEach((k, i) => {
+    if (k) keys.push(k);
+    else {
+      const u = unresolved.find((x) => x.path === `inbound.apiKeys.${i}`);
+      missing.push(u ? `inbound.apiKeys.${i} (environment variable ${u.variable} is not set)` : `inbound.apiKeys.${i} (empty)`);
+    }
+  });
+  for (const f of raw.apiKeyFiles) {
+    try {
+      const k = readFile(f).replace(/[\r\n]+$/, '');
+      if (k) keys.push(k);
+      else missing.push(`inbound.apiKeyFiles (file ${f} is empty)`);
+    } catch (err) {
+      missing.push(`inbound.apiKeyFiles (file ${f}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+  }
+  return { keys, header: raw.header.toLowerCase(), missing };
 }
 
 function planUpstream(
@@ -168,6 +218,11 @@ function planUpstream(
     ca,
     timeoutMs: u.timeout,
     tokenTimeoutMs: u.tokenTimeout,
+    bodyTimeoutMs: u.bodyTimeout,
+    allow: u.allow?.map((rule) => {
+      const [method, path] = rule.split(' ') as [string, string];
+      return { method, path };
+    }),
   };
 }
 

@@ -4,11 +4,18 @@
  */
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'the request is malformed' },
+  BAD_PATH: { status: 400, message: 'the path climbs out of its prefix or is not a path' },
+  INBOUND_UNAUTHORIZED: { status: 401, message: 'a valid tokenrelay key is required' },
+  NOT_ALLOWED: { status: 403, message: 'this call is not on the upstream\'s allow-list' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no upstream is configured for this path' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not proxied' },
+  BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than limits.maxBodyBytes' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the request head is larger than limits.maxHeaderBytes' },
   CREDENTIALS_MISSING: { status: 503, message: 'the credentials for this upstream are not configured' },
   TOKEN_FETCH_FAILED: { status: 502, message: 'could not obtain a token from the vendor' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'the upstream could not be reached' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
+  OVERLOADED: { status: 503, message: 'too many requests are waiting for this upstream' },
   SHUTTING_DOWN: { status: 503, message: 'tokenrelay is shutting down' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const;
@@ -19,13 +26,16 @@ export class TokenRelayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly upstream: string | undefined;
+  /** For token fetches: worth one quick retry (a 5xx, a timeout, a garbled answer), unlike a refusal. */
+  readonly transient: boolean;
 
-  constructor(code: ErrorCode, message?: string, options: { upstream?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message?: string, options: { upstream?: string; cause?: unknown; transient?: boolean } = {}) {
     super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TokenRelayError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.upstream = options.upstream;
+    this.transient = options.transient ?? false;
   }
 
   /** The JSON body sent to clients: `{"error":{"code","message","upstream"}}`. */

@@ -12,13 +12,15 @@ import { authorizationValue, clientResponseHeaders, upstreamRequestHeaders } fro
 import { bodySaysExpired, peek, shouldPeek, type Peeked } from './inspect.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { ReplayBody } from './replay.js';
+import type { Limiter } from './limiter.js';
+import { ReplayBody, type ReplayLimits } from './replay.js';
 import type { TokenSource } from './token-cache.js';
 
 export interface UpstreamRuntime {
   plan: UpstreamPlan;
   pool: Pool;
   tokens: TokenSource | undefined;
+  limiter: Limiter;
 }
 
 export interface RequestContext {
@@ -30,8 +32,8 @@ export interface RequestContext {
 
 type Answer = Dispatcher.ResponseData;
 
-export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes }: {
-  logger: Logger; metrics: Metrics; replayMaxBytes: number; inspectBytes: number;
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes }: {
+  logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
 }) {
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
     token: string, body: NodeJS.ReadableStream | undefined, signal: AbortSignal): Promise<Answer> {
@@ -74,17 +76,20 @@ export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes 
   return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {
     const { plan, tokens } = up;
     if (!tokens) throw new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
-
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on('close', onClose);
-
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
+    if (cl !== undefined && Number(cl) > maxBodyBytes) {
+      throw new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });
+    }
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const release = await up.limiter.acquire(abort.signal);
+    res.once('close', release);
+
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    const replay = hasBody ? new ReplayBody(req, replayMaxBytes) : undefined;
+    const replay = hasBody ? new ReplayBody(req, replayLimits, maxBodyBytes) : undefined;
     try {
       const token = await tokens.get();
       const baseHeaders = upstreamRequestHeaders(req.headers, {
@@ -99,6 +104,7 @@ export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes 
       if (replay && !replay.replayable) {
         replay.detach();
         if (!(await replay.complete())) {
+          if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
           logger.warn({ upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
           return reply(res, first, verdict.peeked, ctx);
@@ -118,6 +124,9 @@ export function createForwarder({ logger, metrics, replayMaxBytes, inspectBytes 
       metrics.retry(plan.name, again.expired ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
       return reply(res, second, again.peeked, ctx);
+    } catch (err) {
+      // The body's own failure (too large, client gone) explains an upstream error better.
+      throw replay?.error ?? err;
     } finally {
       replay?.release();
     }
@@ -130,6 +139,7 @@ export function upstreamError(err: unknown, upstream: string): TokenRelayError {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? e.name;
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream sent no response headers in time', { upstream });
+  if (code === 'UND_ERR_BODY_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream stalled while sending its answer', { upstream });
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new TokenRelayError('BAD_REQUEST', 'the request body did not match its Content-Length', { upstream });
   return new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream, cause: err });
 }

@@ -1,32 +1,81 @@
 /**
  * The replay copy of a request body, taken while the body streams upstream (a tee). The client
- * stream is read at the pace the upstream drains it; chunks are kept up to `maxBytes` so the
- * request can be resent once after a token refresh. Past the bound the copy is dropped and the
- * request is marked not replayable, but the body keeps streaming.
+ * is read at the pace the upstream (and the spool file) drain it. The first `memoryBytes` are
+ * kept in memory, the rest is spooled to a temporary file, up to `maxBytes`; past that the copy
+ * is dropped and the request is marked not replayable, but the body keeps streaming.
  */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import { TokenRelayError } from './errors.js';
+
+export interface ReplayLimits {
+  memoryBytes: number;
+  maxBytes: number;
+  spoolDir: string;
+}
+
+const SPOOL_FILE = /^tr-(\d+)-[0-9a-f]+\.spool$/;
+
+/**
+ * Creates the spool directory (0700) and removes files left by processes that are gone
+ * (a killed process cannot clean up after itself). Files of live processes are left alone.
+ */
+export function prepareSpoolDir(dir: string, isAlive: (pid: number) => boolean = pidAlive): number {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let removed = 0;
+  for (const name of readdirSync(dir)) {
+    const m = SPOOL_FILE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    // Our own pid in a leftover name means a previous process had it (PID 1 in containers).
+    if (pid === process.pid || !isAlive(pid)) {
+      rmSync(join(dir, name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export class ReplayBody extends Writable {
   private chunks: Buffer[] = [];
+  private memSize = 0;
   private size = 0;
+  private spool: WriteStream | undefined;
+  private spoolPath: string | undefined;
   private sink: PassThrough | undefined;
+  private readonly first: PassThrough;
   private done = false;
   private failed: Error | undefined;
   private readonly waiters: Array<() => void> = [];
   overflowed = false;
 
-  constructor(source: Readable, private readonly maxBytes: number) {
+  /** Why the body failed, when it did (e.g. BODY_TOO_LARGE); the forwarder reports this. */
+  error: TokenRelayError | undefined;
+
+  constructor(source: Readable, private readonly limits: ReplayLimits, private readonly maxBodyBytes = Infinity) {
     super({ highWaterMark: 64 * 1024 });
     // The sink exists before the first byte is read, so nothing read ahead of the upstream
     // connection is lost; its buffer (64 KiB) is all that is held before the upstream drains it.
-    this.sink = new PassThrough({ highWaterMark: 64 * 1024 });
-    this.first = this.sink;
+    this.first = this.sink = new PassThrough({ highWaterMark: 64 * 1024 });
+    // Failures are read from `error`/`replayable`; an 'error' event with no listener would
+    // take the whole process down.
+    this.on('error', () => {});
+    this.first.on('error', () => {});
     source.on('error', (err) => this.destroy(err));
     source.on('aborted', () => this.destroy(new Error('client aborted the request body')));
     source.pipe(this);
   }
-
-  private readonly first: PassThrough;
 
   /** The stream the first attempt sends upstream. */
   firstAttempt(): Readable {
@@ -42,30 +91,62 @@ export class ReplayBody extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.size += chunk.length;
+    if (this.size > this.maxBodyBytes) {
+      this.error = new TokenRelayError('BODY_TOO_LARGE', `the body is larger than limits.maxBodyBytes (${this.maxBodyBytes})`);
+      return cb(this.error);
+    }
+    let waits = 1;
+    const step = () => {
+      if (--waits === 0) cb();
+    };
+    const wait = (s: NodeJS.EventEmitter, ...events: string[]) => {
+      waits++;
+      const go = () => {
+        for (const e of events) s.off(e, go);
+        step();
+      };
+      for (const e of events) s.on(e, go);
+    };
     if (!this.overflowed) {
-      if (this.size > this.maxBytes) {
-        this.overflowed = true;
-        this.chunks = [];
-      } else this.chunks.push(chunk);
+      if (this.size > this.limits.maxBytes) this.overflow();
+      else if (this.memSize + chunk.length <= this.limits.memoryBytes) {
+        this.chunks.push(chunk);
+        this.memSize += chunk.length;
+      } else if (!this.spoolWriter().write(chunk)) wait(this.spool!, 'drain', 'close');
     }
     const sink = this.sink;
-    if (!sink || sink.destroyed) return cb();
-    if (sink.write(chunk)) return cb();
     // Backpressure: take the next chunk from the client only once the upstream drained this one.
-    const go = () => {
-      sink.off('drain', go);
-      sink.off('close', go);
-      cb();
-    };
-    sink.on('drain', go);
-    sink.on('close', go);
+    if (sink && !sink.destroyed && !sink.write(chunk)) wait(sink, 'drain', 'close');
+    step();
+  }
+
+  private spoolWriter(): WriteStream {
+    if (!this.spool) {
+      this.spoolPath = join(this.limits.spoolDir, `tr-${process.pid}-${randomBytes(8).toString('hex')}.spool`);
+      // SECURITY: request bodies are the clients' data: readable by this user only.
+      this.spool = createWriteStream(this.spoolPath, { mode: 0o600 });
+      this.spool.on('error', () => this.overflow());
+    }
+    return this.spool;
+  }
+
+  private overflow(): void {
+    this.overflowed = true;
+    this.chunks = [];
+    this.dropSpool();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.done = true;
-    this.sink?.end();
-    this.settle();
-    cb();
+    const finish = () => {
+      this.done = true;
+      this.sink?.end();
+      this.settle();
+      cb();
+    };
+    if (this.spool && !this.overflowed && !this.spool.destroyed) {
+      this.spool.end();
+      this.spool.once('close', finish);
+    } else finish();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -73,7 +154,7 @@ export class ReplayBody extends Writable {
     if (err || !this.done) {
       this.failed = err ?? new Error('request body aborted');
       this.sink?.destroy(this.failed);
-      this.chunks = [];
+      this.release();
     }
     this.settle();
     cb(err);
@@ -93,12 +174,33 @@ export class ReplayBody extends Writable {
     return this.done && !this.failed && !this.overflowed;
   }
 
-  /** A fresh stream of the recorded body, for the resend. */
+  /** A fresh stream of the recorded body, memory part then spool file, for the resend. */
   replay(): Readable {
-    return Readable.from(this.chunks, { objectMode: false });
+    const chunks = this.chunks;
+    // Opened now, synchronously (only on the rare resend path): release() may unlink the file
+    // before the stream reaches it, and an unlinked file stays readable through its descriptor.
+    const file = this.spoolPath ? createReadStream('', { fd: openSync(this.spoolPath, 'r'), highWaterMark: 64 * 1024 }) : undefined;
+    const out = Readable.from((async function* () {
+      yield* chunks;
+      if (file) yield* file;
+    })());
+    // However the resend ends (sent, failed, never started), the descriptor is closed.
+    if (file) out.once('close', () => file.destroy());
+    return out;
   }
 
+  /** Frees the memory copy and removes the spool file; safe to call more than once. */
   release(): void {
     this.chunks = [];
+    this.dropSpool();
+  }
+
+  private dropSpool(): void {
+    const { spool, spoolPath } = this;
+    if (!spool || !spoolPath) return;
+    this.spool = undefined;
+    this.spoolPath = undefined;
+    spool.destroy();
+    rmSync(spoolPath, { force: true });
   }
 }

@@ -23,8 +23,8 @@ export interface TokenGrant {
 export const MIN_LIFETIME_MS = 60_000;
 const MAX_REASON = 200;
 
-function fail(reason: string): never {
-  throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${reason}`);
+function fail(reason: string, transient = true): never {
+  throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${reason}`, { transient });
 }
 
 /** SECURITY: a vendor's message could echo what it was sent; never let a credential through. */
@@ -56,9 +56,10 @@ export function parseTokenAnswer(
     fail(`answered HTTP ${status} with ${kind}${contentType ? ` (${contentType.split(';')[0]})` : ''}`);
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) fail(`answered HTTP ${status} with JSON that is not an object`);
-  if (status < 200 || status >= 300) fail(`answered HTTP ${status}: ${vendorReason(body, shape, opts.secrets)}`);
+  if (status < 200 || status >= 300) fail(`answered HTTP ${status}: ${vendorReason(body, shape, opts.secrets)}`, status >= 500);
+  // A well-formed business refusal (bad credentials, banned account) is not retried at once.
   if (!codeMatches(readPath(body, shape.successPath), shape.successValues)) {
-    fail(`refused: ${vendorReason(body, shape, opts.secrets)}`);
+    fail(`refused: ${vendorReason(body, shape, opts.secrets)}`, false);
   }
   const token = readPath(body, shape.tokenPath);
   if (typeof token !== 'string' || token.trim() === '') fail(`answered success without a token at "${shape.tokenPath}"`);

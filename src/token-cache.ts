@@ -65,6 +65,9 @@ export interface TokenSourceOptions {
   refreshAheadRatio?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** Pause before the one quick retry of a transient failure within a fetch (requests are waiting). */
+  quickRetryMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type TokenState = 'valid' | 'none' | 'failing';
@@ -80,10 +83,11 @@ export class TokenSource {
   constructor(options: TokenSourceOptions) {
     const {
       clock = systemClock, random = Math.random, skewMs = 30_000, refreshAheadRatio = 0.8,
-      backoffBaseMs = 1000, backoffMaxMs = 30_000, ...rest
+      backoffBaseMs = 1000, backoffMaxMs = 30_000, quickRetryMs = 200,
+      sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()), ...rest
     } = options;
     this.upstream = options.upstream;
-    this.opts = { clock, random, skewMs, refreshAheadRatio, backoffBaseMs, backoffMaxMs, ...rest };
+    this.opts = { clock, random, skewMs, refreshAheadRatio, backoffBaseMs, backoffMaxMs, quickRetryMs, sleep, ...rest };
   }
 
   /** A valid token: the cached one (kicking off a refresh if it is due), or a fresh one. */
@@ -127,7 +131,17 @@ export class TokenSource {
     const { clock, store, upstream } = this.opts;
     const started = clock.now();
     try {
-      const grant = await this.opts.fetch();
+      let grant: TokenGrant;
+      try {
+        grant = await this.opts.fetch();
+      } catch (err) {
+        // One quick retry of a transient failure while requests wait, so a single dropped
+        // fetch costs a pause, not a failed request. Refusals and background refreshes wait
+        // for the backoff instead.
+        if (reason === 'ahead' || !(err instanceof TokenRelayError) || !err.transient) throw err;
+        await this.opts.sleep(this.opts.quickRetryMs);
+        grant = await this.opts.fetch();
+      }
       const now = clock.now();
       const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
       const entry: CachedToken = {

@@ -71,6 +71,6 @@ export async function fetchTokenAnswer(
     return { status: res.statusCode, contentType: Array.isArray(ct) ? ct[0] : ct, text: Buffer.concat(chunks).toString('utf8') };
   } catch (err) {
     if (err instanceof TokenRelayError) throw err;
-    throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${describeNetworkError(err, timeoutMs)}`, { cause: err });
+    throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${describeNetworkError(err, timeoutMs)}`, { cause: err, transient: true });
   }
 }

@@ -3,6 +3,7 @@ import { Agent, Pool, type Dispatcher } from 'undici';
 import type { UpstreamPlan } from './config.js';
 import type { UpstreamRuntime } from './forwarder.js';
 import type { Logger } from './logger.js';
+import { createLimiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
 import { parseTokenAnswer } from './token-answer.js';
 import { fetchTokenAnswer } from './token-client.js';
@@ -13,13 +14,20 @@ export interface UpstreamDeps {
   metrics: Metrics;
   store: TokenStore;
   clock: Clock;
+  limits: { maxConcurrentPerUpstream: number; maxQueuePerUpstream: number };
 }
 
-export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
+export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
   const connect = plan.ca ? { ca: plan.ca } : {};
   // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
-  const pool = new Pool(plan.target.origin, { connect, keepAliveTimeout: 30_000, headersTimeout: plan.timeoutMs });
-  const tokenDispatcher: Dispatcher = plan.tokenUrl.origin === plan.target.origin ? pool : new Agent({ connect });
+  const pool = new Pool(plan.target.origin, {
+    connect, keepAliveTimeout: 30_000, headersTimeout: plan.timeoutMs, bodyTimeout: plan.bodyTimeoutMs,
+    connections: limits.maxConcurrentPerUpstream,
+  });
+  // Token fetches get their own connections: never queued behind long downloads or event
+  // streams that hold every pooled connection.
+  const tokenDispatcher: Dispatcher = new Agent({ connect, connections: 4 });
+  const limiter = createLimiter({ max: limits.maxConcurrentPerUpstream, queue: limits.maxQueuePerUpstream, upstream: plan.name });
   const creds = plan.credentials;
   const onFetch = (e: FetchEvent) => {
     metrics.tokenFetch(e);
@@ -50,8 +58,9 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
     plan,
     pool,
     tokens,
+    limiter,
     async close() {
-      await Promise.all([pool.close(), tokenDispatcher === pool ? undefined : tokenDispatcher.close()]);
+      await Promise.all([pool.destroy(), tokenDispatcher.destroy()]);
     },
   };
 }

@@ -1,19 +1,7 @@
-import { connect } from 'node:net';
+import { raw } from '../raw.js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers.js';
-
-/** Sends raw bytes and returns the raw answer: for request targets no client library would send. */
-function raw(url: string, text: string): Promise<string> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(port), '127.0.0.1', () => s.write(text));
-    let out = '';
-    s.on('data', (d) => (out += d));
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-  });
-}
 
 describe('routing and forwarding', () => {
   let h: Harness;
@@ -72,11 +60,5 @@ describe('routing and forwarding', () => {
     const before = h.vendors['baidu-aiob'].counts.connections;
     for (let i = 0; i < 100; i++) await h.get('/baidu-aiob/api/v1/did/list');
     expect(h.vendors['baidu-aiob'].counts.connections - before).toBeLessThanOrEqual(3);
-  });
-
-  it('an absolute-form request target is not routed', async () => {
-    const answer = await raw(h.url, `GET http://elsewhere.example/akool/x HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n`);
-    expect(answer).toMatch(/^HTTP\/1\.1 404/);
-    expect(answer).toContain('ROUTE_NOT_FOUND');
   });
 });

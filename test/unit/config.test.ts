@@ -32,7 +32,9 @@ describe('config', () => {
     expect(by['baidu-aiob']!.inject).toEqual({ header: 'authorization', scheme: '' });
     expect(by.akool!.inject).toEqual({ header: 'authorization', scheme: 'Bearer' });
     expect(by.akool!.credentials).toEqual({ clientId: 'i', clientSecret: 's' });
-    expect(c.replayMaxBytes).toBe(32 * 1024 * 1024);
+    expect(c.replay).toMatchObject({ memoryBytes: 1024 * 1024, maxBytes: 256 * 1024 * 1024 });
+    expect(c.limits).toMatchObject({ maxBodyBytes: 1024 ** 3, maxConcurrentPerUpstream: 256, maxQueuePerUpstream: 1024 });
+    expect(c.inbound).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -122,7 +124,7 @@ upstreams:
     expect(b.inject).toEqual({ header: 'x-token', scheme: 'Bearer' });
     expect(b.expiredWhen).toEqual({ status: [401], bodyCodes: [401, 'E401'], bodyCodePath: 'code' });
     expect(b.timeoutMs).toBe(2000);
-    expect(c.replayMaxBytes).toBe(1024 * 1024);
+    expect(c.replay.maxBytes).toBe(1024 * 1024);
   });
 
   it('rejects YAML that does not parse, with a coded error', () => {

@@ -1,0 +1,68 @@
+/**
+ * Checks a request must pass before any token is touched: a request target that is a plain
+ * path inside its prefix, one Host, the inbound key, the upstream's allow-list. Each failure
+ * is a coded error; nothing here ever reaches an upstream.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { InboundPlan, UpstreamPlan } from './config.js';
+import { TokenRelayError } from './errors.js';
+
+/** Dot segments in any spelling: `..`, `%2e%2E`, and separators hidden as `%2f`, `%5c` or `\`. */
+const SUSPECT = /%2e|%2f|%5c|\\|\/\.{1,2}(?:\/|$|\?)|%00/i;
+
+/**
+ * The request target must be origin-form (`/path?query`): absolute-form
+ * (`http://elsewhere/…`), authority-form and `*` are refused, as is any path that would climb
+ * out of its prefix once an upstream normalised it.
+ */
+export function checkTarget(req: IncomingMessage): TokenRelayError | undefined {
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* / */ || url.charCodeAt(1) === 47) {
+    return new TokenRelayError('BAD_REQUEST', 'the request target must be a path (origin-form)');
+  }
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  if (SUSPECT.test(path)) {
+    // Only now the exact check: decode what could hide a separator or a dot, then look at segments.
+    const plain = path.replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/');
+    if (/%00/i.test(path) || plain.split('/').some((s) => s === '.' || s === '..')) {
+      return new TokenRelayError('BAD_PATH', 'the path has dot segments or hidden separators');
+    }
+  }
+  // RFC 9112 §3.2: more than one Host is a 400.
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return new TokenRelayError('BAD_REQUEST', 'more than one Host header');
+  return undefined;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Returns a checker for the inbound key, or undefined when inbound authentication is off. */
+export function createInboundCheck(inbound: InboundPlan | undefined) {
+  if (!inbound) return undefined;
+  // SECURITY: compare fixed-length digests in constant time, and always against every key, so
+  // neither a key's length nor which key matched shows in the timing.
+  const keys = inbound.keys.map(digest);
+  const { header } = inbound;
+  return function inboundCheck(req: IncomingMessage): TokenRelayError | undefined {
+    const presented = req.headers[header];
+    if (typeof presented === 'string' && presented !== '' && keys.length > 0) {
+      const d = digest(presented);
+      let ok = false;
+      for (const k of keys) ok = timingSafeEqual(d, k) || ok;
+      if (ok) return undefined;
+    }
+    return new TokenRelayError('INBOUND_UNAUTHORIZED', `a valid key is required in the ${inbound.header} header`);
+  };
+}
+
+/** The allow-list: method (or `*`) and a path prefix, matched against the path after the upstream's prefix. */
+export function isAllowed(plan: UpstreamPlan, method: string, rest: string): boolean {
+  if (!plan.allow) return true;
+  const q = rest.indexOf('?');
+  const path = q === -1 ? rest : rest.slice(0, q);
+  return plan.allow.some((r) => (r.method === '*' || r.method === method) && path.startsWith(r.path));
+}
