@@ -54,6 +54,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   const route = createRouter(upstreams.map((u) => Object.assign(u, { prefix: u.plan.prefix })));
   const forward = createForwarder({
     logger, metrics, replay: config.replay, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   const inboundCheck = createInboundCheck(config.inbound);
   try {

@@ -32,8 +32,10 @@ export interface RequestContext {
 
 type Answer = Dispatcher.ResponseData;
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
+  /** The inbound key header, stripped before forwarding. */
+  dropHeader?: string;
 }) {
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
     token: string, body: NodeJS.ReadableStream | undefined, signal: AbortSignal): Promise<Answer> {
@@ -94,7 +96,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const token = await tokens.get();
       const baseHeaders = upstreamRequestHeaders(req.headers, {
         clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host,
-      }, undefined);
+      }, undefined, dropHeader);
       const path = plan.basePath + rest;
       const first = await send(up, req, path, { ...baseHeaders }, token, replay?.firstAttempt(), abort.signal);
       const verdict = await judge(up, first);

@@ -39,18 +39,20 @@ export interface ForwardedInfo {
 }
 
 /**
- * Headers for the upstream request. `extraDrop` holds header names the caller also strips
- * (lowercase). `inject` is applied last so nothing from the client can override it.
+ * Headers for the upstream request. `drop` is one more (lowercase) header the caller strips:
+ * the inbound key header. `inject` is applied last so nothing from the client can override it.
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   fwd: ForwardedInfo,
   inject: { name: string; value: string } | undefined,
+  drop?: string,
 ): Record<string, string | string[]> {
   const named = connectionTokens(incoming.connection);
   const out: Record<string, string | string[]> = {};
   for (const key in incoming) {
-    if (HOP_BY_HOP.has(key) || REQUEST_DROP.has(key) || named?.has(key)) continue;
+    // SECURITY: `drop` is the inbound key header; it never leaves tokenrelay.
+    if (HOP_BY_HOP.has(key) || REQUEST_DROP.has(key) || key === drop || named?.has(key)) continue;
     const v = incoming[key];
     if (v !== undefined) out[key] = v;
   }

@@ -109,7 +109,8 @@ export class ReplayBody extends Writable {
     };
     if (!this.overflowed) {
       if (this.size > this.limits.maxBytes) this.overflow();
-      else if (this.memSize + chunk.length <= this.limits.memoryBytes) {
+      // Once spooling has begun, every later chunk goes to the file too: order is the body.
+      else if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
         this.chunks.push(chunk);
         this.memSize += chunk.length;
       } else if (!this.spoolWriter().write(chunk)) wait(this.spool!, 'drain', 'close');

@@ -92,6 +92,8 @@ export interface SeenRequest {
   url: string;
   headers: IncomingMessage['headers'];
   token: string | undefined;
+  /** Filled in once the body has been read (also for rejected tokens). */
+  body?: { bytes: number; sha256: string };
 }
 
 export interface FakeVendorOptions {
@@ -203,20 +205,26 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     fake.counts.requests++;
     const auth = req.headers.authorization;
     const tok = auth === undefined ? undefined : t.scheme ? (auth.startsWith(`${t.scheme} `) ? auth.slice(t.scheme.length + 1) : undefined) : auth;
-    fake.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, token: tok });
+    const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, token: tok };
+    fake.seen.push(entry);
     const u = new URL(req.url ?? '/', 'http://fake');
+    const read = async () => {
+      const b = await readBody(req);
+      entry.body = { bytes: b.bytes, sha256: b.sha256 };
+      return b;
+    };
     if (auth === undefined) {
-      await readBody(req);
+      await read();
       return sendJson(res, 200, t.missing);
     }
     if (!tok || !valid.has(tok)) {
-      await readBody(req);
+      await read();
       return opts.expiredAsHttp401 ? sendJson(res, 401, t.expired) : sendJson(res, 200, t.expired);
     }
     if (u.pathname === '/__sse') return sse(res, Number(u.searchParams.get('events') ?? 3), Number(u.searchParams.get('interval') ?? 100));
     if (u.pathname === '/__download') return download(res, Number(u.searchParams.get('bytes') ?? 1024));
     if (u.pathname === '/__slow') await new Promise((r) => setTimeout(r, Number(u.searchParams.get('ms') ?? 1000)));
-    const body = await readBody(req);
+    const body = await read();
     sendJson(res, 200, t.ok({ method: req.method, url: req.url, headers: req.headers, bodyBytes: body.bytes, sha256: body.sha256 }));
   }
 
