@@ -4,7 +4,7 @@
  * with overrides. Nothing here runs per request.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawUpstream } from './config-schema.js';
 import { interpolate, type Unresolved } from './env.js';
@@ -81,9 +81,16 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): RelayConfi
 }
 
 export function loadConfigText(text: string, opts: LoadOptions = {}): RelayConfig {
+  // Warnings (an unknown !tag, say) are problems too: a config must mean exactly what it says.
+  const parsed = parseDocument(text, { prettyErrors: false, uniqueKeys: true, logLevel: 'silent' });
+  const issues = [...parsed.errors, ...parsed.warnings];
+  if (issues.length) {
+    throw new ConfigError(issues.map((e) => `config: not valid YAML: ${e.message.split('\n')[0]}${e.linePos ? ` (line ${e.linePos[0].line})` : ''}`));
+  }
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    // maxAliasCount: a "billion laughs" file is refused, not expanded.
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (err) {
     throw new ConfigError([`config: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
   }

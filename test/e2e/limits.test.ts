@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { request as undiciRequest } from 'undici';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ describe('limits', () => {
     async function* body() {
       for (let i = 0; i < 8; i++) yield Buffer.alloc(32 * 1024, 1);
     }
-    const res = await undiciRequest(`${h.url}/hitem3d/open-api/v1/submit-task`, { method: 'POST', body: body(), dispatcher: h.client }).catch((e: Error) => e);
+    const res = await undiciRequest(`${h.url}/hitem3d/open-api/v1/submit-task`, { method: 'POST', body: Readable.from(body()), dispatcher: h.client }).catch((e: Error) => e);
     if (!(res instanceof Error)) {
       expect(res.statusCode).toBe(413);
       expect(((await res.body.json()) as any).error.code).toBe('BODY_TOO_LARGE');

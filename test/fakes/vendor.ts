@@ -118,6 +118,8 @@ export interface FakeVendor {
   rejectCredentials(on: boolean): void;
   /** Make the next `times` token fetches fail in the given way (Infinity: until cleared). */
   failTokens(mode: TokenFailure | null, times?: number): void;
+  /** Make every `n`th token fetch fail in the given way (0: off). */
+  failEvery(n: number, mode?: TokenFailure): void;
   tokenDelayMs: number;
   close(): Promise<void>;
 }
@@ -151,6 +153,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
   const sockets = new Set<Socket>();
   let reject = false;
   let failure: { mode: TokenFailure; left: number } | null = null;
+  let every: { n: number; mode: TokenFailure } | null = null;
 
   const fake: FakeVendor = {
     kind,
@@ -162,6 +165,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     revokeAll: () => valid.clear(),
     rejectCredentials: (on) => void (reject = on),
     failTokens: (mode, times = Infinity) => void (failure = mode ? { mode, left: times } : null),
+    failEvery: (n, mode = 'http500') => void (every = n ? { n, mode } : null),
     tokenDelayMs: 0,
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
@@ -173,6 +177,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     fake.counts.tokenFetches++;
     const body = await readBody(req);
     if (fake.tokenDelayMs) await new Promise((r) => setTimeout(r, fake.tokenDelayMs));
+    if (every && fake.counts.tokenFetches % every.n === 0 && !failure) failure = { mode: every.mode, left: 1 };
     if (failure && failure.left > 0) {
       failure.left--;
       const mode = failure.mode;
