@@ -1,10 +1,10 @@
 /** `/healthz`, `/readyz` and `/metrics`. Answers never include a token or a secret. */
 import type { ServerResponse } from 'node:http';
-import type { UpstreamRuntime } from './forwarder.js';
 import type { Metrics } from './metrics.js';
+import type { Runtime } from './runtime.js';
 
-export function createAdmin({ upstreams, metrics, state }: {
-  upstreams: readonly UpstreamRuntime[];
+export function createAdmin({ runtime, metrics, state }: {
+  runtime: () => Runtime;
   metrics: Metrics;
   state: () => { listening: boolean; shuttingDown: boolean };
 }) {
@@ -14,13 +14,21 @@ export function createAdmin({ upstreams, metrics, state }: {
     res.end(text);
   }
 
+  /**
+   * Ready: listening and not draining; with `readiness.requireTokens`, also every upstream that
+   * has credentials holds a valid token.
+   */
   function readiness() {
     const { listening, shuttingDown } = state();
-    const ready = listening && !shuttingDown;
+    const { upstreams, config } = runtime();
+    const tokensOk = !config.readiness.requireTokens
+      || upstreams.every((u) => !u.tokens || u.tokens.status().state === 'valid');
+    const ready = listening && !shuttingDown && tokensOk;
     return {
       status: ready ? 200 : 503,
       body: {
-        status: shuttingDown ? 'shutting_down' : ready ? 'ready' : 'starting',
+        status: shuttingDown ? 'shutting_down' : ready ? 'ready' : listening ? 'waiting_for_tokens' : 'starting',
+        requireTokens: config.readiness.requireTokens,
         upstreams: Object.fromEntries(upstreams.map(({ plan, tokens }) => [plan.name, {
           prefix: plan.prefix,
           target: plan.target.origin,

@@ -1,21 +1,20 @@
 /**
- * Wires one tokenrelay instance: config plan → upstream runtimes → router → HTTP server with
- * admin endpoints, access log and metrics. Logger, metrics, clock and store come in as
- * arguments so tests drive them; nothing here touches `process`.
+ * One tokenrelay instance: the HTTP server(s), admin endpoints, access log and metrics around a
+ * runtime built from the config (swapped on reload). Logger, metrics, clock and store come in
+ * as arguments so tests drive them; nothing here touches `process`.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdmin } from './admin.js';
 import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
-import { createForwarder, upstreamError, type RequestContext } from './forwarder.js';
-import { checkTarget, createInboundCheck, isAllowed } from './guard.js';
-import { prepareSpoolDir } from './replay.js';
+import { upstreamError, type RequestContext } from './forwarder.js';
+import { checkTarget, isAllowed } from './guard.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createRouter } from './router.js';
+import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
-import { createUpstream } from './upstreams.js';
 
 export interface TokenRelayOptions {
   config: RelayConfig;
@@ -27,9 +26,14 @@ export interface TokenRelayOptions {
 
 export interface TokenRelay {
   server: Server;
+  /** The admin server, when `admin.port` is set. */
+  adminServer: Server | undefined;
   metrics: Metrics;
   /** Listens on `config.listen` (or the given port, 0 for any) and resolves with the address. */
-  listen(port?: number): Promise<AddressInfo>;
+  listen(port?: number, adminPort?: number): Promise<AddressInfo>;
+  adminAddress(): AddressInfo | undefined;
+  /** Applies a new config to new requests; in-flight ones finish on the old one. */
+  reload(config: RelayConfig): void;
   /** Stops accepting, lets in-flight requests finish within the grace period, frees everything. */
   close(gracePeriodMs?: number): Promise<void>;
 }
@@ -44,61 +48,58 @@ function sendError(res: ServerResponse, err: TokenRelayError): void {
   res.end(body);
 }
 
+const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/;
+
+function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
 export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   const {
-    config, logger = createLogger({ level: config.logLevel }), metrics = createMetrics(),
+    config: initial, logger = createLogger({ level: initial.logLevel }), metrics = createMetrics(),
     clock = systemClock, store = memoryStore(),
   } = options;
-  const upstreams = config.upstreams.map((plan) => createUpstream(plan, { logger, metrics, store, clock, limits: config.limits }));
-  metrics.watchTokens(upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
-  const route = createRouter(upstreams.map((u) => Object.assign(u, { prefix: u.plan.prefix })));
-  const forward = createForwarder({
-    logger, metrics, replay: config.replay, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
-    ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
-  });
-  const inboundCheck = createInboundCheck(config.inbound);
-  try {
-    const removed = prepareSpoolDir(config.replay.spoolDir);
-    if (removed) logger.info({ event: 'spool_cleanup', removed, dir: config.replay.spoolDir }, 'removed spool files left by a stopped process');
-  } catch (err) {
-    logger.warn({ event: 'spool_unavailable', dir: config.replay.spoolDir, code: (err as NodeJS.ErrnoException).code }, 'spool directory unusable: bodies over replay.memoryBytes will not be resent');
-  }
-  if (config.inbound) {
-    if (config.inbound.missing.length) logger.warn({ missing: config.inbound.missing }, 'some inbound keys are not set');
-    if (!config.inbound.keys.length) logger.error({ event: 'inbound_no_keys' }, 'inbound authentication is on but no key is set: every proxied request is refused');
-  }
+  const deps = { logger, metrics, clock, store };
+  let rt: Runtime = buildRuntime(initial, deps);
+  const retiring = new Set<Promise<void>>();
+  metrics.watchTokens(() => rt.upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
   let listening = false;
   let shuttingDown = false;
-  const admin = createAdmin({ upstreams, metrics, state: () => ({ listening, shuttingDown }) });
-
-  for (const u of upstreams) {
-    const { plan } = u;
-    const base = { upstream: plan.name, prefix: plan.prefix, target: plan.target.origin, auth: plan.provider.type, credentialsPresent: plan.present };
-    if (plan.credentials) logger.info(base, 'upstream configured');
-    // SECURITY: names the missing variable or file, never a value.
-    else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);
-  }
+  const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }) });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    const { route, forward, inboundCheck, config } = rt; // one runtime for the whole request
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (shuttingDown) res.shouldKeepAlive = false;
     const bad = checkTarget(req);
     if (bad) return sendError(res, bad);
-    if (admin(path, req.method ?? 'GET', res)) return;
+    if (!config.admin && admin(path, req.method ?? 'GET', res)) return;
     const denied = inboundCheck?.(req);
     if (denied) return sendError(res, denied);
+
+    // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
+    const given = req.headers['x-request-id'];
+    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    req.headers['x-request-id'] = reqId;
+    res.setHeader('x-request-id', reqId);
+
     const matched = route(url);
     if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`));
     const up = matched.upstream;
-    if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
-      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: up.plan.name }));
-    }
-
     const name = up.plan.name;
+    if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
+      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }));
+    }
     const started = performance.now();
-    const ctx: RequestContext = { retried: false };
+    const ctx: RequestContext = { retried: false, reqId };
     metrics.inflight(name, 1);
     res.on('close', () => {
       metrics.inflight(name, -1);
@@ -107,20 +108,20 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       metrics.request(name, status, seconds);
       // SECURITY: the path without its query (queries can carry keys); no header values.
       logger.info({
-        upstream: name, method: req.method, path, status, durationMs: Math.round(seconds * 1e4) / 10,
+        reqId, upstream: name, method: req.method, path, status, durationMs: Math.round(seconds * 1e4) / 10,
         retried: ctx.retried, ...(ctx.errorCode ? { code: ctx.errorCode } : {}),
       }, 'request');
     });
     forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
       const coded = upstreamError(err, name);
-      logger.debug({ upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
       ctx.errorCode = coded.code;
+      logger.debug({ reqId, upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
+      if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ reqId, upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
       ctx.status = coded.status;
       // The client may still be sending a body we will not read: don't reuse the connection.
       if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
@@ -129,7 +130,14 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     });
   }
 
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 5_000, maxHeaderSize: config.limits.maxHeaderBytes }, handle);
+  const serverOptions = { requestTimeout: 0, keepAliveTimeout: 5_000, maxHeaderSize: initial.limits.maxHeaderBytes };
+  const server = createServer(serverOptions, handle);
+  const adminServer = initial.admin
+    ? createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (!admin(path, req.method ?? 'GET', res)) sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', 'admin endpoints: /healthz, /readyz, /metrics'));
+    })
+    : undefined;
   // CONNECT would make tokenrelay a tunnel to anywhere: refused.
   server.on('connect', (_req, socket) => {
     const body = new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toBody();
@@ -138,49 +146,72 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: { code: status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', message: 'malformed request', upstream: null } });
+    const body = new TokenRelayError(status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', 'malformed request').toBody();
     socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
 
+  async function warmTokens(): Promise<void> {
+    // readiness.requireTokens: fetch every token now, so /readyz can turn ready without traffic.
+    await Promise.all(rt.upstreams.map((u) => u.tokens?.get().catch(() => {})));
+  }
+
+  async function closeServer(s: Server, gracePeriodMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()));
+    s.closeIdleConnections();
+    // Kept-alive connections that finish their last response become idle: close them as they do.
+    const sweep = setInterval(() => s.closeIdleConnections(), 100);
+    sweep.unref();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        logger.warn({ event: 'shutdown_grace_expired' }, 'grace period over, closing remaining connections');
+        s.closeAllConnections();
+        resolve();
+      }, gracePeriodMs);
+      timer.unref();
+    });
+    await Promise.race([closed, grace]);
+    clearTimeout(timer);
+    clearInterval(sweep);
+  }
+
   return {
     server,
+    adminServer,
     metrics,
-    listen(port = config.listen.port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.listen.host, () => {
-          server.off('error', reject);
-          listening = true;
-          const addr = server.address() as AddressInfo;
-          logger.info({ event: 'listening', host: addr.address, port: addr.port }, 'tokenrelay listening');
-          if (!isLoopback(config.listen.host) && !config.inbound) {
-            logger.warn({ event: 'open_listener', host: config.listen.host }, 'listening beyond loopback without inbound authentication: anyone who can reach this port can use the vendor credentials (set inbound.apiKeys)');
-          }
-          resolve(addr);
-        });
-      });
+    async listen(port = initial.listen.port, adminPort = initial.admin?.port) {
+      const addr = await listenOn(server, port, initial.listen.host);
+      if (adminServer && initial.admin) {
+        const a = await listenOn(adminServer, adminPort ?? 0, initial.admin.host);
+        logger.info({ event: 'admin_listening', host: a.address, port: a.port }, 'admin endpoints listening');
+      }
+      listening = true;
+      logger.info({ event: 'listening', host: addr.address, port: addr.port }, 'tokenrelay listening');
+      if (!isLoopback(initial.listen.host) && !rt.config.inbound) {
+        logger.warn({ event: 'open_listener', host: initial.listen.host }, 'listening beyond loopback without inbound authentication: anyone who can reach this port can use the vendor credentials (set inbound.apiKeys)');
+      }
+      if (rt.config.readiness.requireTokens) void warmTokens();
+      return addr;
     },
-    async close(gracePeriodMs = config.gracePeriodMs) {
+    adminAddress: () => (adminServer?.listening ? (adminServer.address() as AddressInfo) : undefined),
+    reload(config) {
+      const old = rt;
+      rt = buildRuntime(config, deps, old);
+      for (const u of retiredUpstreams(old, rt)) {
+        const p = retireWhenIdle(u).finally(() => retiring.delete(p));
+        retiring.add(p);
+      }
+      const restart = ['listen', 'admin', 'limits'].filter((k) => JSON.stringify(old.config[k as keyof RelayConfig]) !== JSON.stringify(config[k as keyof RelayConfig]));
+      if (restart.length) logger.warn({ event: 'reload_partial', keys: restart }, `changes to ${restart.join(', ')} need a restart to apply to the listener`);
+      logger.info({ event: 'reloaded', upstreams: rt.upstreams.map((u) => u.plan.name) }, 'configuration reloaded');
+      if (config.readiness.requireTokens) void warmTokens();
+    },
+    async close(gracePeriodMs = rt.config.gracePeriodMs) {
       shuttingDown = true;
-      const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-      server.closeIdleConnections();
-      // Kept-alive connections that finish their last response become idle: close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      sweep.unref();
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          logger.warn({ event: 'shutdown_grace_expired' }, 'grace period over, closing remaining connections');
-          server.closeAllConnections();
-          resolve();
-        }, gracePeriodMs);
-        timer.unref();
-      });
-      await Promise.race([closed, grace]);
-      clearTimeout(timer);
-      clearInterval(sweep);
+      await closeServer(server, gracePeriodMs);
+      if (adminServer) await closeServer(adminServer, 100);
       listening = false;
-      await Promise.all(upstreams.map((u) => u.close()));
+      await Promise.all([...rt.upstreams.map((u) => u.close()), ...retiring]);
       store.close();
     },
   };

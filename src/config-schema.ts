@@ -122,6 +122,27 @@ export const configSchema = z.strictObject({
       header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).default('X-Tokenrelay-Key'),
     })
     .optional(),
+  /** Admin endpoints (/healthz, /readyz, /metrics) on their own port; absent: on the main port. */
+  admin: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: intFromEnv(0, 65535),
+    })
+    .optional(),
+  readiness: z
+    .strictObject({
+      /** true: /readyz is 503 until every upstream with credentials holds a token (fetched at start). */
+      requireTokens: z.boolean().default(false),
+    })
+    .default({ requireTokens: false }),
+  reload: z
+    .strictObject({
+      /** Reload when the config file or a secret file it names changes (SIGHUP always reloads). */
+      watch: z.boolean().default(true),
+      /** How often watched files are checked. */
+      interval: duration.default(1000),
+    })
+    .default({ watch: true, interval: 1000 }),
   shutdown: z
     .strictObject({
       /** How long in-flight requests may run after SIGTERM before connections are closed. */

@@ -60,7 +60,12 @@ export interface RelayConfig {
     inspectBytes: number;
   };
   inbound: InboundPlan | undefined;
+  admin: { host: string; port: number } | undefined;
+  readiness: { requireTokens: boolean };
+  reload: { watch: boolean; intervalMs: number };
   gracePeriodMs: number;
+  /** Files this config reads (secrets, CAs, keys): a change to any of them triggers a reload. */
+  files: string[];
 }
 
 export interface LoadOptions {
@@ -129,8 +134,21 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     replay: raw.replay,
     limits: raw.limits,
     inbound: raw.inbound && planInbound(raw.inbound, unresolved, readFile),
+    admin: raw.admin && { host: raw.admin.host ?? raw.listen.host, port: raw.admin.port },
+    readiness: raw.readiness,
+    reload: { watch: raw.reload.watch, intervalMs: raw.reload.interval },
     gracePeriodMs: raw.shutdown.gracePeriod,
+    files: referencedFiles(raw),
   } satisfies RelayConfig);
+}
+
+function referencedFiles(raw: RawConfig): string[] {
+  const files = new Set<string>(raw.inbound?.apiKeyFiles ?? []);
+  for (const u of Object.values(raw.upstreams)) {
+    for (const [k, v] of Object.entries(u.auth)) if (k.endsWith('File') && typeof v === 'string') files.add(v);
+    if (u.tls?.ca && !u.tls.ca.includes('-----BEGIN')) files.add(u.tls.ca);
+  }
+  return [...files];
 }
 
 /** Values whose absence disables a feature instead of failing start: credentials and inbound keys. */

@@ -26,6 +26,7 @@ export interface UpstreamRuntime {
 export interface RequestContext {
   /** Set by the forwarder for the access log. */
   retried: boolean;
+  reqId: string;
   status?: number;
   errorCode?: string;
 }
@@ -108,7 +109,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
         if (!(await replay.complete())) {
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
-          logger.warn({ upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
+          logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
           return reply(res, first, verdict.peeked, ctx);
         }
       }

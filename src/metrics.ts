@@ -12,7 +12,7 @@ export interface Metrics {
   inflight(upstream: string, delta: 1 | -1): void;
   tokenFetch(event: FetchEvent): void;
   retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
-  watchTokens(sources: readonly TokenSource[]): void;
+  watchTokens(sources: () => readonly TokenSource[]): void;
 }
 
 export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
@@ -100,7 +100,7 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
         registers: [registry],
         collect() {
           this.reset();
-          for (const s of sources) {
+          for (const s of sources()) {
             const st = s.status();
             if (st.expiresInSeconds !== null) this.set({ upstream: s.upstream }, st.expiresInSeconds);
           }

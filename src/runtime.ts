@@ -1,0 +1,94 @@
+/**
+ * Everything derived from one config: upstream runtimes, router, forwarder, inbound check.
+ * A reload builds a new runtime, reusing each upstream whose plan did not change (its pool and
+ * its cached token), and retires the rest once their in-flight requests are done.
+ */
+import { createHash } from 'node:crypto';
+import type { RelayConfig, UpstreamPlan } from './config.js';
+import { createForwarder, type UpstreamRuntime } from './forwarder.js';
+import { createInboundCheck } from './guard.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { prepareSpoolDir } from './replay.js';
+import { createRouter } from './router.js';
+import type { Clock, TokenStore } from './token-cache.js';
+import { createUpstream } from './upstreams.js';
+
+export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; close(): Promise<void> };
+
+export interface Runtime {
+  config: RelayConfig;
+  upstreams: LiveUpstream[];
+  route: ReturnType<typeof createRouter<LiveUpstream>>;
+  forward: ReturnType<typeof createForwarder>;
+  inboundCheck: ReturnType<typeof createInboundCheck>;
+}
+
+export interface RuntimeDeps {
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  store: TokenStore;
+}
+
+const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
+
+/** Identity of an upstream's plan, secrets included (as a digest: never kept in clear here). */
+function fingerprint(plan: UpstreamPlan, limits: RelayConfig['limits']): string {
+  return digest({ ...plan, target: plan.target.href, tokenUrl: plan.tokenUrl.href, limits });
+}
+
+export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: Runtime): Runtime {
+  const { logger, metrics, store, clock } = deps;
+  const reused = new Map(previous?.upstreams.map((u) => [u.plan.name, u]));
+  const upstreams = config.upstreams.map((plan): LiveUpstream => {
+    const fp = fingerprint(plan, config.limits);
+    const credentialsDigest = digest(plan.credentials ?? null);
+    const old = reused.get(plan.name);
+    if (old && old.fingerprint === fp) return old;
+    // SECURITY: credentials changed: the token obtained with the old ones must not serve on.
+    if (old && old.credentialsDigest !== credentialsDigest) store.del(plan.name);
+    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits });
+    return Object.assign(up, { prefix: plan.prefix, fingerprint: fp, credentialsDigest });
+  });
+  const forward = createForwarder({
+    logger, metrics, replay: config.replay, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
+  });
+  try {
+    const removed = prepareSpoolDir(config.replay.spoolDir);
+    if (removed) logger.info({ event: 'spool_cleanup', removed, dir: config.replay.spoolDir }, 'removed spool files left by a stopped process');
+  } catch (err) {
+    logger.warn({ event: 'spool_unavailable', dir: config.replay.spoolDir, code: (err as NodeJS.ErrnoException).code }, 'spool directory unusable: bodies over replay.memoryBytes will not be resent');
+  }
+  if (config.inbound) {
+    if (config.inbound.missing.length) logger.warn({ missing: config.inbound.missing }, 'some inbound keys are not set');
+    if (!config.inbound.keys.length) logger.error({ event: 'inbound_no_keys' }, 'inbound authentication is on but no key is set: every proxied request is refused');
+  }
+  for (const u of upstreams) {
+    if (reused.get(u.plan.name) === u) continue;
+    const { plan } = u;
+    const base = { upstream: plan.name, prefix: plan.prefix, target: plan.target.origin, auth: plan.provider.type, credentialsPresent: plan.present };
+    if (plan.credentials) logger.info(base, 'upstream configured');
+    // SECURITY: names the missing variable or file, never a value.
+    else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);
+  }
+  return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound) };
+}
+
+/** Upstreams of `old` that `next` no longer uses. */
+export function retiredUpstreams(old: Runtime, next: Runtime): LiveUpstream[] {
+  const kept = new Set(next.upstreams);
+  return old.upstreams.filter((u) => !kept.has(u));
+}
+
+/** Closes an upstream once nothing is in flight on it (in-flight requests are never cut). */
+export function retireWhenIdle(u: LiveUpstream, pollMs = 200): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = () => {
+      if (u.limiter.active === 0 && u.limiter.waiting === 0) return void u.close().finally(resolve);
+      setTimeout(tick, pollMs).unref();
+    };
+    tick();
+  });
+}
