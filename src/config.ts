@@ -125,6 +125,9 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const raw = parsed.data;
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
+  if (raw.admin && raw.admin.port !== 0 && raw.admin.port === raw.listen.port && (raw.admin.host ?? raw.listen.host) === raw.listen.host) {
+    problems.push(`admin.port: ${raw.admin.port} is listen.port too; the admin endpoints need a port of their own`);
+  }
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze({
     listen: raw.listen,

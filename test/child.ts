@@ -35,9 +35,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   });
 }
 
-/** Starts the proxy with `yaml` (its listen port should be 0) and waits for it to listen. */
-export function startRelayProcess(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<RelayProcess> {
-  const file = writeConfig(yaml);
+/** Starts the proxy with `yaml` (its listen port should be 0), or with `file`, and waits for it to listen. */
+export function startRelayProcess(yaml: string, env: NodeJS.ProcessEnv = {}, file = writeConfig(yaml)): Promise<RelayProcess> {
   const proc = spawn(process.execPath, [CLI, '--config', file], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const stderr: string[] = [];

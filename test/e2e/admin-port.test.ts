@@ -1,0 +1,51 @@
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../helpers.js';
+
+describe('admin endpoints and readiness', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it('admin.port moves /healthz, /readyz and /metrics off the app-facing port', async () => {
+    h = await startHarness({ kinds: ['akool'], top: { admin: { port: 0 } } });
+    const admin = `http://127.0.0.1:${h.relay.adminAddress()!.port}`;
+    for (const p of ['/healthz', '/readyz', '/metrics']) {
+      await request(admin).get(p).expect(200);
+      const onApp = await request(h.url).get(p).expect(404);
+      expect(onApp.body.error.code).toBe('ROUTE_NOT_FOUND');
+    }
+    await request(h.url).get('/akool/x').expect(200);
+    expect((await request(admin).get('/akool/x').expect(404)).body.error.code).toBe('ROUTE_NOT_FOUND');
+  });
+
+  it('readiness.requireTokens: 503 until every upstream with credentials holds a token, fetched at start', async () => {
+    h = await startHarness({ kinds: ['akool', 'hitem3d'], top: { readiness: { requireTokens: true } } });
+    // The harness listened before we could slow the fakes: the start-up fetch is already under way.
+    let ready = await request(h.url).get('/readyz');
+    for (let i = 0; i < 50 && ready.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      ready = await request(h.url).get('/readyz');
+    }
+    expect(ready.status).toBe(200);
+    expect(ready.body.upstreams.akool.token.state).toBe('valid');
+    // No request was needed: the tokens were fetched at start.
+    expect(h.vendors.akool.counts.requests).toBe(0);
+    expect(h.vendors.akool.counts.tokenFetches).toBe(1);
+  });
+
+  it('readiness.requireTokens: an upstream that cannot get a token keeps /readyz at 503, and says why', async () => {
+    h = await startHarness({ kinds: ['hitem3d'], top: { readiness: { requireTokens: true } }, upstream: { hitem3d: { auth: { clientSecret: 'wrong' } } } });
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await request(h.url).get('/readyz').expect(503);
+    expect(res.body.status).toBe('waiting_for_tokens');
+    expect(res.body.upstreams.hitem3d.token.state).toBe('failing');
+    expect(res.body.upstreams.hitem3d.token.lastError.code).toBe('TOKEN_FETCH_FAILED');
+    expect(res.text).not.toContain('wrong');
+  });
+
+  it('by default /readyz is 200 on start, before any token', async () => {
+    h = await startHarness({ kinds: ['akool'] });
+    const res = await request(h.url).get('/readyz').expect(200);
+    expect(res.body.upstreams.akool.token.state).toBe('none');
+  });
+});
