@@ -14,18 +14,19 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production \
-    TOKENRELAY_CONFIG=/etc/tokenrelay/proxy.config.yaml
+    TOKENRELAY_CONFIG=/etc/tokenrelay/proxy.config.yaml \
+    TOKENRELAY_HEALTH_URL=http://127.0.0.1:8080/healthz
 WORKDIR /app
 COPY --from=build --chown=root:root /app/package.json ./
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root proxy.config.yaml /etc/tokenrelay/proxy.config.yaml
 # The code is root-owned and read-only to the process; it runs as the image's unprivileged user.
-USER node
-EXPOSE 8080
-# Inside a container the proxy must listen beyond loopback: set listen.host: 0.0.0.0 in the
-# mounted config (and turn on inbound authentication if the port is reachable from outside the pod).
+USER 1000:1000
+# 8080: the app-facing port; 9901: admin endpoints when the config sets admin.port: 9901.
+EXPOSE 8080 9901
+# With admin on its own port, set TOKENRELAY_HEALTH_URL=http://127.0.0.1:9901/healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.TOKENRELAY_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch(process.env.TOKENRELAY_HEALTH_URL).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node as PID 1: tokenrelay handles SIGTERM itself (drains, exits 0).
 ENTRYPOINT ["node", "dist/cli.js"]
