@@ -3,10 +3,12 @@ import type { ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 import type { Runtime } from './runtime.js';
 
-export function createAdmin({ runtime, metrics, state }: {
+export function createAdmin({ runtime, metrics, state, tokenCache }: {
   runtime: () => Runtime;
   metrics: Metrics;
   state: () => { listening: boolean; shuttingDown: boolean };
+  /** Shown, not judged: a shared cache that is down degrades to memory, it does not stop service. */
+  tokenCache: () => { type: string; state: string };
 }) {
   function json(res: ServerResponse, status: number, body: unknown) {
     const text = JSON.stringify(body);
@@ -29,6 +31,7 @@ export function createAdmin({ runtime, metrics, state }: {
       body: {
         status: shuttingDown ? 'shutting_down' : ready ? 'ready' : listening ? 'waiting_for_tokens' : 'starting',
         requireTokens: config.readiness.requireTokens,
+        tokenCache: tokenCache(),
         upstreams: Object.fromEntries(upstreams.map(({ plan, tokens }) => [plan.name, {
           prefix: plan.prefix,
           target: plan.target.origin,

@@ -14,6 +14,9 @@ import { checkTarget, isAllowed } from './guard.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
+import type { RedisOptions } from 'ioredis';
+import { createRedisCache } from './redis-cache.js';
+import type { SharedTokenCache } from './shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
 
 export interface TokenRelayOptions {
@@ -22,6 +25,8 @@ export interface TokenRelayOptions {
   metrics?: Metrics;
   clock?: Clock;
   store?: TokenStore;
+  /** A token cache shared with other processes; default: built from `config.tokenCache`. */
+  shared?: SharedTokenCache;
 }
 
 export interface TokenRelay {
@@ -65,13 +70,26 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     config: initial, logger = createLogger({ level: initial.logLevel }), metrics = createMetrics(),
     clock = systemClock, store = memoryStore(),
   } = options;
-  const deps = { logger, metrics, clock, store };
+  const shared = options.shared ?? (initial.tokenCache.type === 'redis'
+    ? createRedisCache({
+      ...initial.tokenCache, options: initial.tokenCache.options as RedisOptions, cluster: initial.tokenCache.cluster as never,
+      logger, onState: (isUp) => metrics.sharedCacheUp(isUp),
+    })
+    : undefined);
+  let lastSharedWarn = 0;
+  const onSharedError = (err: Error) => {
+    // Falling back is logged at most once a minute; the state change itself is logged by the cache.
+    if (Date.now() - lastSharedWarn < 60_000) return;
+    lastSharedWarn = Date.now();
+    logger.warn({ event: 'token_cache_fallback', reason: err.message }, 'shared token cache unusable: using this process\'s own token');
+  };
+  const deps = { logger, metrics, clock, store, shared, onSharedError };
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();
   metrics.watchTokens(() => rt.upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
   let listening = false;
   let shuttingDown = false;
-  const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }) });
+  const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }), tokenCache: () => shared?.status() ?? { type: 'memory', state: 'up' } });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const { route, forward, inboundCheck, config } = rt; // one runtime for the whole request
@@ -201,7 +219,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
         const p = retireWhenIdle(u).finally(() => retiring.delete(p));
         retiring.add(p);
       }
-      const restart = ['listen', 'admin', 'limits'].filter((k) => JSON.stringify(old.config[k as keyof RelayConfig]) !== JSON.stringify(config[k as keyof RelayConfig]));
+      const restart = ['listen', 'admin', 'limits', 'tokenCache'].filter((k) => JSON.stringify(old.config[k as keyof RelayConfig]) !== JSON.stringify(config[k as keyof RelayConfig]));
       if (restart.length) logger.warn({ event: 'reload_partial', keys: restart }, `changes to ${restart.join(', ')} need a restart to apply to the listener`);
       logger.info({ event: 'reloaded', upstreams: rt.upstreams.map((u) => u.plan.name) }, 'configuration reloaded');
       if (config.readiness.requireTokens) void warmTokens();
@@ -213,6 +231,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       listening = false;
       await Promise.all([...rt.upstreams.map((u) => u.close()), ...retiring]);
       store.close();
+      await shared?.close();
     },
   };
 }

@@ -122,6 +122,27 @@ export const configSchema = z.strictObject({
       header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).default('X-Tokenrelay-Key'),
     })
     .optional(),
+  /** Where tokens are cached: this process's memory, or a Redis shared by every replica. */
+  tokenCache: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('memory') }),
+      z.strictObject({
+        type: z.literal('redis'),
+        /** redis://[:password@]host:port/db or rediss:// for TLS. */
+        url: z.string().min(1).optional(),
+        /** Passed to ioredis as they are: sentinels, name, password, tls, db… */
+        options: z.record(z.string(), z.unknown()).optional(),
+        cluster: z.strictObject({
+          nodes: z.array(z.union([z.string(), z.strictObject({ host: z.string(), port: z.number().int() })])).min(1),
+          options: z.record(z.string(), z.unknown()).optional(),
+        }).optional(),
+        keyPrefix: z.string().default('tokenrelay:'),
+        /** 32 random bytes in base64 (openssl rand -base64 32): tokens are stored AES-256-GCM encrypted. */
+        encryptionKey: z.string().optional(),
+        encryptionKeyFile: z.string().min(1).optional(),
+      }),
+    ])
+    .default({ type: 'memory' }),
   /** Admin endpoints (/healthz, /readyz, /metrics) on their own port; absent: on the main port. */
   admin: z
     .strictObject({

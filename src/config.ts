@@ -11,6 +11,7 @@ import { interpolate, type Unresolved } from './env.js';
 import { ConfigError } from './errors.js';
 import { CREDENTIAL_KEYS, PROVIDERS, type ExpiredWhen, type ProviderSpec } from './providers.js';
 import type { ReplayLimits } from './replay.js';
+import { parseKey } from './secret-box.js';
 
 export const ADMIN_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
 
@@ -47,6 +48,16 @@ export interface InboundPlan {
   missing: string[];
 }
 
+export type TokenCachePlan =
+  | { type: 'memory' }
+  | {
+    type: 'redis'; url?: string; options?: Record<string, unknown>;
+    cluster?: { nodes: Array<string | { host: string; port: number }>; options?: Record<string, unknown> };
+    keyPrefix: string;
+    /** SECURITY: the encryption key. Never logged. */
+    key: Buffer;
+  };
+
 export interface RelayConfig {
   listen: { host: string; port: number };
   logLevel: string | undefined;
@@ -63,6 +74,7 @@ export interface RelayConfig {
   admin: { host: string; port: number } | undefined;
   readiness: { requireTokens: boolean };
   reload: { watch: boolean; intervalMs: number };
+  tokenCache: TokenCachePlan;
   gracePeriodMs: number;
   /** Files this config reads (secrets, CAs, keys): a change to any of them triggers a reload. */
   files: string[];
@@ -125,6 +137,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const raw = parsed.data;
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
+  const tokenCache = planTokenCache(raw.tokenCache, readFile, problems);
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === raw.listen.port && (raw.admin.host ?? raw.listen.host) === raw.listen.host) {
     problems.push(`admin.port: ${raw.admin.port} is listen.port too; the admin endpoints need a port of their own`);
   }
@@ -140,9 +153,29 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     admin: raw.admin && { host: raw.admin.host ?? raw.listen.host, port: raw.admin.port },
     readiness: raw.readiness,
     reload: { watch: raw.reload.watch, intervalMs: raw.reload.interval },
+    tokenCache,
     gracePeriodMs: raw.shutdown.gracePeriod,
     files: referencedFiles(raw),
   } satisfies RelayConfig);
+}
+
+function planTokenCache(raw: RawConfig['tokenCache'], readFile: (p: string) => string, problems: string[]): TokenCachePlan {
+  if (raw.type === 'memory') return raw;
+  if (!raw.url && !raw.options && !raw.cluster) problems.push('tokenCache.url: required for type redis (or tokenCache.options / tokenCache.cluster)');
+  let text = raw.encryptionKey;
+  if (text === undefined && raw.encryptionKeyFile) {
+    try {
+      text = readFile(raw.encryptionKeyFile).trim();
+    } catch (err) {
+      problems.push(`tokenCache.encryptionKeyFile: cannot read "${raw.encryptionKeyFile}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return { ...raw, key: Buffer.alloc(0) };
+    }
+  }
+  const key = text === undefined ? undefined : parseKey(text);
+  if (text === undefined) problems.push('tokenCache.encryptionKey: required for type redis: tokens are stored encrypted (make one: openssl rand -base64 32)');
+  else if (!key) problems.push('tokenCache.encryptionKey: expected 32 random bytes in base64 (openssl rand -base64 32), got <redacted>');
+  const { encryptionKey: _k, encryptionKeyFile: _f, ...rest } = raw;
+  return { ...rest, key: key ?? Buffer.alloc(0) };
 }
 
 function referencedFiles(raw: RawConfig): string[] {
@@ -296,7 +329,8 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 function show(path: readonly PropertyKey[], value: unknown): string {
   // SECURITY: a wrongly-typed secret is still a secret.
-  if (CREDENTIAL_KEYS.has(String(path.at(-1)))) return '<redacted>';
+  const last = String(path.at(-1));
+  if (CREDENTIAL_KEYS.has(last) || ['url', 'encryptionKey', 'password', 'apiKeys'].includes(last) || path.includes('apiKeys')) return '<redacted>';
   if (value === undefined) return 'nothing';
   const s = JSON.stringify(value) ?? String(value);
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
@@ -323,7 +357,7 @@ function formatIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !(o instanceof URL) && !Object.isFrozen(o)) {
+  if (o && typeof o === 'object' && !(o instanceof URL) && !ArrayBuffer.isView(o) && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);
   }

@@ -13,6 +13,7 @@ export interface Metrics {
   tokenFetch(event: FetchEvent): void;
   retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
   watchTokens(sources: () => readonly TokenSource[]): void;
+  sharedCacheUp(up: boolean): void;
 }
 
 export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
@@ -48,6 +49,8 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     labelNames: ['upstream', 'outcome', 'reason'] as const,
     registers: [registry],
   });
+  // Registered on first report: a memory-only cache has nothing to report.
+  let sharedUp: Gauge | undefined;
   const retries = new Counter({
     name: 'tokenrelay_expired_retries_total',
     help: 'Expired-token answers and what the single retry came to.',
@@ -88,6 +91,14 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     },
     tokenFetch(e) {
       fetches.inc({ upstream: e.upstream, outcome: e.outcome, reason: e.reason });
+    },
+    sharedCacheUp(up) {
+      sharedUp ??= new Gauge({
+        name: 'tokenrelay_token_cache_up',
+        help: '1 while the shared token cache (redis) is reachable, 0 while tokenrelay falls back to memory.',
+        registers: [registry],
+      });
+      sharedUp.set(up ? 1 : 0);
     },
     retry(upstream, outcome) {
       retries.inc({ upstream, outcome });

@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { prepareSpoolDir } from './replay.js';
 import { createRouter } from './router.js';
+import type { SharedTokenCache } from './shared-cache.js';
 import type { Clock, TokenStore } from './token-cache.js';
 import { createUpstream } from './upstreams.js';
 
@@ -29,6 +30,8 @@ export interface RuntimeDeps {
   metrics: Metrics;
   clock: Clock;
   store: TokenStore;
+  shared?: SharedTokenCache | undefined;
+  onSharedError?: (err: Error) => void;
 }
 
 const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
@@ -39,7 +42,7 @@ function fingerprint(plan: UpstreamPlan, limits: RelayConfig['limits']): string 
 }
 
 export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: Runtime): Runtime {
-  const { logger, metrics, store, clock } = deps;
+  const { logger, metrics, store, clock, shared, onSharedError } = deps;
   const reused = new Map(previous?.upstreams.map((u) => [u.plan.name, u]));
   const upstreams = config.upstreams.map((plan): LiveUpstream => {
     const fp = fingerprint(plan, config.limits);
@@ -48,7 +51,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     if (old && old.fingerprint === fp) return old;
     // SECURITY: credentials changed: the token obtained with the old ones must not serve on.
     if (old && old.credentialsDigest !== credentialsDigest) store.del(plan.name);
-    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits });
+    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, ...(onSharedError ? { onSharedError } : {}) });
     return Object.assign(up, { prefix: plan.prefix, fingerprint: fp, credentialsDigest });
   });
   const forward = createForwarder({

@@ -5,6 +5,7 @@
  */
 import NodeCache from 'node-cache';
 import { TokenRelayError } from './errors.js';
+import { SharedCacheUnavailable, type SharedTokenCache } from './shared-cache.js';
 import type { TokenGrant } from './token-answer.js';
 
 export interface Clock {
@@ -68,13 +69,18 @@ export interface TokenSourceOptions {
   /** Pause before the one quick retry of a transient failure within a fetch (requests are waiting). */
   quickRetryMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** A cache shared with other tokenrelay processes, and this upstream's scope in it. */
+  shared?: SharedTokenCache;
+  scope?: string;
+  onSharedError?: (err: Error) => void;
 }
 
 export type TokenState = 'valid' | 'none' | 'failing';
 
 export class TokenSource {
   readonly upstream: string;
-  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch'>> & Pick<TokenSourceOptions, 'onFetch'>;
+  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>>
+    & Pick<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>;
   private inflight: Promise<string> | undefined;
   private failures = 0;
   private nextAttemptAt = 0;
@@ -106,29 +112,75 @@ export class TokenSource {
 
   /**
    * After a vendor rejected `rejected`: drop it only if it is still the cached one (another
-   * request may already have replaced it), then get a valid token: the replacement, the
-   * refresh in flight, or a new fetch.
+   * request may already have replaced it), here and in the shared cache, then get a valid
+   * token: the replacement, the refresh in flight, or a new fetch.
    */
   renew(rejected: string): Promise<string> {
     const cached = this.opts.store.get(this.upstream);
     if (cached?.token === rejected) this.opts.store.del(this.upstream);
-    return cached && cached.token !== rejected ? this.get() : this.refresh('expired');
+    if (cached && cached.token !== rejected) return this.get();
+    const { shared, scope } = this.opts;
+    if (shared?.available && scope) shared.invalidate(scope, rejected).catch((err: unknown) => this.sharedFailed(err));
+    return this.refresh('expired', rejected);
   }
 
-  private refresh(reason: FetchReason): Promise<string> {
+  private refresh(reason: FetchReason, rejected?: string): Promise<string> {
     if (this.inflight) return this.inflight;
     if (this.opts.clock.now() < this.nextAttemptAt && this.lastError) {
       return Promise.reject(this.lastError);
     }
-    const p = this.fetchOnce(reason).finally(() => {
+    const p = this.fetchOnce(reason, rejected).finally(() => {
       if (this.inflight === p) this.inflight = undefined;
     });
     this.inflight = p;
     return p;
   }
 
-  private async fetchOnce(reason: FetchReason): Promise<string> {
+  private async fetchOnce(reason: FetchReason, rejected: string | undefined): Promise<string> {
     const { clock, store, upstream } = this.opts;
+    try {
+      const entry = await this.obtain(reason, rejected);
+      store.set(upstream, entry, entry.expiresAt - clock.now());
+      this.failures = 0;
+      this.nextAttemptAt = 0;
+      this.lastError = undefined;
+      return entry.token;
+    } catch (err) {
+      const error = err instanceof TokenRelayError ? err : new TokenRelayError('TOKEN_FETCH_FAILED', undefined, { cause: err });
+      const coded = new TokenRelayError(error.code, error.message, { upstream });
+      this.failures += 1;
+      const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (this.failures - 1));
+      // Jitter in [delay/2, delay): replicas that failed together don't retry together.
+      this.nextAttemptAt = clock.now() + delay / 2 + this.opts.random() * (delay / 2);
+      this.lastError = coded;
+      throw coded;
+    }
+  }
+
+  /** A token from the shared cache (one fetch for the fleet) or, without one, our own fetch. */
+  private async obtain(reason: FetchReason, rejected: string | undefined): Promise<CachedToken> {
+    const { shared, scope, clock } = this.opts;
+    if (!shared?.available || !scope) return this.fetchEntry(reason);
+    const isFresh = (e: CachedToken) => {
+      const now = clock.now();
+      return e.token !== rejected && now < e.expiresAt && (reason !== 'ahead' || now < e.refreshAt);
+    };
+    try {
+      return await shared.obtain(scope, () => this.fetchEntry(reason), isFresh);
+    } catch (err) {
+      if (!(err instanceof SharedCacheUnavailable)) throw err;
+      this.sharedFailed(err);
+      return this.fetchEntry(reason);
+    }
+  }
+
+  private sharedFailed(err: unknown): void {
+    this.opts.onSharedError?.(err as Error);
+  }
+
+  /** One real fetch (with one quick retry of a transient failure), reported through onFetch. */
+  private async fetchEntry(reason: FetchReason): Promise<CachedToken> {
+    const { clock, upstream } = this.opts;
     const started = clock.now();
     try {
       let grant: TokenGrant;
@@ -144,32 +196,21 @@ export class TokenSource {
       }
       const now = clock.now();
       const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
-      const entry: CachedToken = {
+      this.opts.onFetch?.({
+        upstream, reason, outcome: 'success', durationMs: now - started,
+        lifetimeMs: grant.lifetimeMs, lifetimeSource: grant.lifetimeSource,
+      });
+      return {
         token: grant.token,
         obtainedAt: now,
         expiresAt: now + grant.lifetimeMs - skew,
         refreshAt: now + grant.lifetimeMs * this.opts.refreshAheadRatio,
         lifetimeMs: grant.lifetimeMs,
       };
-      store.set(upstream, entry, grant.lifetimeMs);
-      this.failures = 0;
-      this.nextAttemptAt = 0;
-      this.lastError = undefined;
-      this.opts.onFetch?.({
-        upstream, reason, outcome: 'success', durationMs: now - started,
-        lifetimeMs: grant.lifetimeMs, lifetimeSource: grant.lifetimeSource,
-      });
-      return grant.token;
     } catch (err) {
       const error = err instanceof TokenRelayError ? err : new TokenRelayError('TOKEN_FETCH_FAILED', undefined, { cause: err });
-      const coded = new TokenRelayError(error.code, error.message, { upstream });
-      this.failures += 1;
-      const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (this.failures - 1));
-      // Jitter in [delay/2, delay): replicas that failed together don't retry together.
-      this.nextAttemptAt = clock.now() + delay / 2 + this.opts.random() * (delay / 2);
-      this.lastError = coded;
-      this.opts.onFetch?.({ upstream, reason, outcome: 'failure', durationMs: clock.now() - started, error: coded });
-      throw coded;
+      this.opts.onFetch?.({ upstream, reason, outcome: 'failure', durationMs: clock.now() - started, error: new TokenRelayError(error.code, error.message, { upstream }) });
+      throw error;
     }
   }
 

@@ -4,6 +4,7 @@ import type { UpstreamPlan } from './config.js';
 import type { UpstreamRuntime } from './forwarder.js';
 import type { Logger } from './logger.js';
 import { createLimiter } from './limiter.js';
+import type { SharedTokenCache } from './shared-cache.js';
 import type { Metrics } from './metrics.js';
 import { parseTokenAnswer } from './token-answer.js';
 import { fetchTokenAnswer } from './token-client.js';
@@ -15,9 +16,11 @@ export interface UpstreamDeps {
   store: TokenStore;
   clock: Clock;
   limits: { maxConcurrentPerUpstream: number; maxQueuePerUpstream: number };
+  shared?: SharedTokenCache | undefined;
+  onSharedError?: (err: Error) => void;
 }
 
-export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
+export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
   const connect = plan.ca ? { ca: plan.ca } : {};
   // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
   const pool = new Pool(plan.target.origin, {
@@ -44,6 +47,7 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
         store,
         clock,
         onFetch,
+        ...(shared ? { shared, scope: shared.scopeOf(plan.name, creds), ...(onSharedError ? { onSharedError } : {}) } : {}),
         fetch: async () => {
           const answer = await fetchTokenAnswer(plan.tokenUrl, plan.provider.ask, creds, {
             dispatcher: tokenDispatcher, timeoutMs: plan.tokenTimeoutMs,

@@ -1,0 +1,25 @@
+/** The contract between a token source and a cache shared by many tokenrelay processes. */
+import type { CachedToken } from './token-cache.js';
+
+/** The shared store cannot be used right now: callers fall back to their own memory cache. */
+export class SharedCacheUnavailable extends Error {
+  readonly code = 'SHARED_CACHE_UNAVAILABLE';
+}
+
+export interface SharedTokenCache {
+  readonly type: string;
+  /** False while the store is unreachable (callers go local at once instead of waiting). */
+  readonly available: boolean;
+  /**
+   * A token for `scope` that satisfies `isFresh`: the shared one, or one obtained by exactly
+   * one caller across the fleet (`fetch`), the others waiting for it. Throws the fetch's own
+   * error, or SharedCacheUnavailable when the store failed.
+   */
+  obtain(scope: string, fetch: () => Promise<CachedToken>, isFresh: (e: CachedToken) => boolean): Promise<CachedToken>;
+  /** Drops the shared token only if it is still `token` (compare-and-delete). */
+  invalidate(scope: string, token: string): Promise<void>;
+  /** A keyed, non-reversible digest of an upstream's credentials: tokens are shared per credentials. */
+  scopeOf(upstream: string, credentials: Readonly<Record<string, string>>): string;
+  status(): { type: string; state: 'up' | 'down' };
+  close(): Promise<void>;
+}
