@@ -3,7 +3,7 @@
  * runtime built from the config (swapped on reload). Logger, metrics, clock and store come in
  * as arguments so tests drive them; nothing here touches `process`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdmin } from './admin.js';
@@ -11,7 +11,7 @@ import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { upstreamError, type RequestContext } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
-import { createLogger, type Logger } from './logger.js';
+import { createAccessLog, createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { RedisOptions } from 'ioredis';
@@ -47,10 +47,20 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function sendError(res: ServerResponse, err: TokenRelayError): void {
+function sendError(res: ServerResponse, err: TokenRelayError, reqId?: string): void {
   const body = err.toBody();
-  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(err.status, {
+    'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(reqId ? { 'x-request-id': reqId } : {}),
+  });
   res.end(body);
+}
+
+// Request ids made here: a random per-process prefix and a counter. Unique across replicas,
+// and much cheaper per request than a UUID.
+const ID_PREFIX = randomBytes(6).toString('hex');
+let idCounter = 0;
+function nextRequestId(): string {
+  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
 const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/;
@@ -84,9 +94,11 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     logger.warn({ event: 'token_cache_fallback', reason: err.message }, 'shared token cache unusable: using this process\'s own token');
   };
   const deps = { logger, metrics, clock, store, shared, onSharedError };
+  const accessLog = createAccessLog(logger);
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();
   metrics.watchTokens(() => rt.upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
+  metrics.watchInflight(() => rt.upstreams.map((u) => ({ upstream: u.plan.name, active: u.limiter.active })));
   let listening = false;
   let shuttingDown = false;
   const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }), tokenCache: () => shared?.status() ?? { type: 'memory', state: 'up' } });
@@ -105,30 +117,27 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
 
     // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
     const given = req.headers['x-request-id'];
-    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     req.headers['x-request-id'] = reqId;
-    res.setHeader('x-request-id', reqId);
 
     const matched = route(url);
-    if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`));
+    if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`), reqId);
     const up = matched.upstream;
     const name = up.plan.name;
     if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
-      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }));
+      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
     }
     const started = performance.now();
     const ctx: RequestContext = { retried: false, reqId };
-    metrics.inflight(name, 1);
     res.on('close', () => {
-      metrics.inflight(name, -1);
       const status = res.writableFinished ? (ctx.status ?? res.statusCode) : 499;
       const seconds = (performance.now() - started) / 1000;
       metrics.request(name, status, seconds);
       // SECURITY: the path without its query (queries can carry keys); no header values.
-      logger.info({
+      accessLog({
         reqId, upstream: name, method: req.method, path, status, durationMs: Math.round(seconds * 1e4) / 10,
-        retried: ctx.retried, ...(ctx.errorCode ? { code: ctx.errorCode } : {}),
-      }, 'request');
+        retried: ctx.retried, code: ctx.errorCode,
+      });
     });
     forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
@@ -144,7 +153,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       // The client may still be sending a body we will not read: don't reuse the connection.
       if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
       if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
-      sendError(res, coded);
+      sendError(res, coded, reqId);
     });
   }
 

@@ -9,7 +9,7 @@ import { createTokenRelay } from './app.js';
 import { runCheck } from './check.js';
 import { loadConfigFile, type RelayConfig } from './config.js';
 import { ConfigError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLogs } from './logger.js';
 import { createReloader } from './reload.js';
 
 const USAGE = `Usage:
@@ -127,10 +127,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    // pino writes asynchronously; let it flush, then leave even if a stray handle lingers.
+    flushLogs();
+    // Leave even if a stray handle lingers.
     setTimeout(() => process.exit(code), 50).unref();
   },
   (err: unknown) => {
+    flushLogs();
     process.stderr.write(`tokenrelay: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   },

@@ -22,7 +22,8 @@ const REQUEST_DROP = new Set([
 ]);
 
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (!value) return undefined;
+  // The common values name only hop-by-hop headers that are dropped anyway: no set to build.
+  if (!value || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   const s = Array.isArray(value) ? value.join(',') : value;
   const out = new Set<string>();
   for (const t of s.split(',')) {

@@ -4,9 +4,15 @@
  */
 import { TokenRelayError } from './errors.js';
 
+/** An AbortSignal, or any emitter of 'abort' with an `aborted` flag. */
+export interface AbortLike {
+  readonly aborted: boolean;
+  once(event: 'abort', listener: () => void): unknown;
+}
+
 export interface Limiter {
   /** Resolves with a release function once a slot is free; rejects OVERLOADED when the queue is full. */
-  acquire(signal?: AbortSignal): Promise<() => void>;
+  acquire(signal?: AbortLike): Promise<() => void>;
   readonly active: number;
   readonly waiting: number;
 }
@@ -48,13 +54,13 @@ export function createLimiter({ max, queue, upstream }: { max: number; queue: nu
       return new Promise((resolve, reject) => {
         const w = { grant: resolve };
         waiters.push(w);
-        signal?.addEventListener('abort', () => {
+        signal?.once('abort', () => {
           const i = waiters.indexOf(w);
           if (i >= 0) {
             waiters.splice(i, 1);
             reject(new TokenRelayError('BAD_REQUEST', 'client left while queued', { upstream }));
           }
-        }, { once: true });
+        });
       });
     },
   };

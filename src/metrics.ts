@@ -9,10 +9,11 @@ export interface Metrics {
   registry: Registry;
   request(upstream: string, status: number, seconds: number): void;
   upstreamLatency(upstream: string, seconds: number): void;
-  inflight(upstream: string, delta: 1 | -1): void;
   tokenFetch(event: FetchEvent): void;
   retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
   watchTokens(sources: () => readonly TokenSource[]): void;
+  /** In-flight requests per upstream, read at scrape time (no per-request cost). */
+  watchInflight(read: () => Array<{ upstream: string; active: number }>): void;
   sharedCacheUp(up: boolean): void;
 }
 
@@ -40,9 +41,6 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const inflight = new Gauge({
-    name: 'tokenrelay_inflight_requests', help: 'Requests being proxied now.', labelNames: ['upstream'] as const, registers: [registry],
-  });
   const fetches = new Counter({
     name: 'tokenrelay_token_fetches_total',
     help: 'Token fetches, by upstream, outcome (success|failure) and reason (cold|ahead|expired).',
@@ -67,7 +65,6 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
   };
   const latencyChildren = new Map<string, { observe(v: number): void }>();
   const durationChildren = new Map<string, { observe(v: number): void }>();
-  const inflightChildren = new Map<string, { inc(v?: number): void; dec(v?: number): void }>();
 
   return {
     registry,
@@ -83,11 +80,17 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
       if (!h) latencyChildren.set(upstream, (h = latency.labels({ upstream })));
       h.observe(seconds);
     },
-    inflight(upstream, delta) {
-      let g = inflightChildren.get(upstream);
-      if (!g) inflightChildren.set(upstream, (g = inflight.labels({ upstream })));
-      if (delta > 0) g.inc();
-      else g.dec();
+    watchInflight(read) {
+      new Gauge({
+        name: 'tokenrelay_inflight_requests',
+        help: 'Requests holding an upstream slot now (being proxied).',
+        labelNames: ['upstream'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const { upstream, active } of read()) this.set({ upstream }, active);
+        },
+      });
     },
     tokenFetch(e) {
       fetches.inc({ upstream: e.upstream, outcome: e.outcome, reason: e.reason });

@@ -42,7 +42,10 @@ export function startRelayProcess(yaml: string, env: NodeJS.ProcessEnv = {}, fil
   const stderr: string[] = [];
   let buf = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start: ${stderr.join('')}`)), 10_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leave a stray process behind a failed start
+      reject(new Error(`relay did not start: ${stderr.join('')}`));
+    }, 10_000);
     proc.stderr!.on('data', (d) => stderr.push(String(d)));
     proc.on('exit', (code) => {
       clearTimeout(timer);

@@ -76,7 +76,10 @@ upstreams:
     }
     expect(after).toBeLessThanOrEqual(before + 2);
     // Each hang-up was logged as a 499 (client closed request), none as an error of ours.
-    const statuses = relay.stdout.filter((l) => l.includes('"msg":"request"')).map((l) => (JSON.parse(l) as { status: number }).status);
+    // Log lines are written in batches (every 100 ms at most): wait for the last ones.
+    const accessLines = () => relay.stdout.filter((l) => l.includes('"msg":"request"'));
+    for (let t = 0; t < 30 && accessLines().length < 1011; t++) await new Promise((r) => setTimeout(r, 100));
+    const statuses = accessLines().map((l) => (JSON.parse(l) as { status: number }).status);
     expect(statuses.filter((s) => s === 499).length).toBe(1000);
     expect(statuses.filter((s) => s !== 499 && s !== 200)).toEqual([]);
   });
