@@ -14,8 +14,6 @@ import { checkTarget, isAllowed } from './guard.js';
 import { createAccessLog, createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
-import type { RedisOptions } from 'ioredis';
-import { createRedisCache } from './redis-cache.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
 
@@ -80,12 +78,10 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     config: initial, logger = createLogger({ level: initial.logLevel }), metrics = createMetrics(),
     clock = systemClock, store = memoryStore(),
   } = options;
-  const shared = options.shared ?? (initial.tokenCache.type === 'redis'
-    ? createRedisCache({
-      ...initial.tokenCache, options: initial.tokenCache.options as RedisOptions, cluster: initial.tokenCache.cluster as never,
-      logger, onState: (isUp) => metrics.sharedCacheUp(isUp),
-    })
-    : undefined);
+  if (initial.tokenCache.type !== 'memory' && !options.shared) {
+    throw new Error('tokenCache.type redis: create the shared cache with createSharedCache() and pass it as `shared`');
+  }
+  const { shared } = options;
   let lastSharedWarn = 0;
   const onSharedError = (err: Error) => {
     // Falling back is logged at most once a minute; the state change itself is logged by the cache.

@@ -10,7 +10,9 @@ import { runCheck } from './check.js';
 import { loadConfigFile, type RelayConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger, flushLogs } from './logger.js';
+import { createMetrics } from './metrics.js';
 import { createReloader } from './reload.js';
+import { createSharedCache } from './shared-cache-factory.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -88,7 +90,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logger = createLogger({ level: process.env.LOG_LEVEL || config.logLevel || 'info' });
-  const relay = createTokenRelay({ config, logger });
+  const metrics = createMetrics();
+  const shared = await createSharedCache(config, { logger, metrics });
+  const relay = createTokenRelay({ config, logger, metrics, ...(shared ? { shared } : {}) });
   try {
     await relay.listen();
   } catch (err) {

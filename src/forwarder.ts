@@ -40,7 +40,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   dropHeader?: string;
 }) {
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
-    token: string, body: NodeJS.ReadableStream | undefined, signal: ClientGone): Promise<Answer> {
+    token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<Answer> {
     const { inject, name, timeoutMs } = up.plan;
     // The proxy's own header goes on last, over anything the client sent.
     headers[inject.header] = authorizationValue(inject.scheme, token);
@@ -98,7 +98,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     release = await up.limiter.acquire(abort);
 
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    const replay = hasBody ? new ReplayBody(req, replayLimits, maxBodyBytes) : undefined;
+    // A small body of known length is read whole and sent as one buffer (the same buffer is the
+    // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs.
+    const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes) ? await readSmall(req) : undefined;
+    const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes) : undefined;
     try {
       const token = await tokens.get();
       const baseHeaders = upstreamRequestHeaders(req.headers, {
@@ -106,7 +109,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       }, undefined, dropHeader);
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
-      const first = await send(up, req, path, baseHeaders, token, replay?.firstAttempt(), abort);
+      const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
       const verdict = await judge(up, first);
       if (!verdict.expired) return reply(res, first, verdict.peeked, ctx);
 
@@ -129,7 +132,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
         metrics.retry(plan.name, 'token_failed');
         throw err;
       }
-      const second = await send(up, req, path, baseHeaders, fresh, replay?.replay(), abort);
+      const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
       const again = await judge(up, second);
       metrics.retry(plan.name, again.expired ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
@@ -141,6 +144,19 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       replay?.release();
     }
   };
+}
+
+const SMALL_BODY = 64 * 1024;
+
+/** Reads a small request body whole; rejects if the client goes away first. */
+function readSmall(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('aborted', () => reject(new TokenRelayError('BAD_REQUEST', 'the client aborted the request body')));
+  });
 }
 
 /** Fired when the client goes away before its answer is complete: aborts the upstream request. */

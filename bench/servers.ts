@@ -1,0 +1,119 @@
+/** Starting the benchmark's servers: node roles, tokenrelay, nginx; pinned to core 0 where taskset exists. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const root = join(import.meta.dirname, '..');
+export const pinned = process.env.BENCH_PIN !== '0' && spawnSync('taskset', ['--version']).status === 0;
+const children: ChildProcess[] = [];
+
+export interface Server {
+  name: string;
+  proc: ChildProcess;
+  port: number;
+  /** Path prefix the server needs before an upstream path (tokenrelay routes by prefix). */
+  prefix: string;
+}
+
+export function rss(pid: number): { rss: number; peak: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+function spawnPinned(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [c, a] = pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
+  const proc = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  children.push(proc);
+  return proc;
+}
+
+export function startNode(name: string, args: string[], ready: RegExp, prefix = '', env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const proc = spawnPinned(process.execPath, args, env);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d;
+      const m = ready.exec(buf);
+      if (m) {
+        proc.stdout!.off('data', onData);
+        proc.stdout!.resume();
+        resolve({ name, proc, port: Number(m[1]), prefix });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.on('exit', (c) => reject(new Error(`${name} exited ${c}`)));
+  });
+}
+
+export async function startTokenrelay(name: string, upstreamPort: number): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-'));
+  const file = join(dir, 'proxy.config.yaml');
+  writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
+  return startNode(name, ['dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export function nginxAvailable(): boolean {
+  return spawnSync('nginx', ['-v']).status === 0;
+}
+
+/** nginx with proxy_set_header Authorization and upstream keep-alive: one worker, like one Node process. */
+export async function startNginx(upstreamPort: number): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-nginx-'));
+  for (const d of ['cb', 'px', 'fc', 'uw', 'sc']) mkdirSync(join(dir, d));
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer bench-token";
+      proxy_request_buffering off;
+    }
+  }
+}
+`);
+  const proc = spawnPinned('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // The worker does the work: measure its memory, not the master's.
+  await new Promise((r) => setTimeout(r, 100));
+  const worker = spawnSync('pgrep', ['-P', String(proc.pid)]).stdout.toString().trim().split('\n')[0];
+  const handle = { ...proc, pid: Number(worker) || proc.pid } as ChildProcess;
+  return { name: 'nginx', proc: handle, port, prefix: '' };
+}
+
+export function stopAll(): void {
+  for (const c of children) c.kill('SIGTERM');
+}
