@@ -40,12 +40,13 @@ export async function runCheck(config: RelayConfig, { fetch = false }: { fetch?:
     const row: CheckRow = { upstream: u.name, route: `${u.prefix}/*`, target: u.target.origin + u.basePath, auth: u.provider.type, secrets };
     if (fetch) {
       if (!u.credentials) row.fetch = { outcome: 'skipped: credentials missing', lifetime: '-', latencyMs: null };
+      else if (!u.tokenUrl) row.fetch = { outcome: 'ok (static: nothing to fetch)', lifetime: '-', latencyMs: null };
       else {
         const dispatcher = new Agent(u.ca ? { connect: { ca: u.ca } } : {});
         const t0 = performance.now();
         try {
-          const answer = await fetchTokenAnswer(u.tokenUrl, u.provider.ask, u.credentials, { dispatcher, timeoutMs: u.tokenTimeoutMs });
-          const grant = parseTokenAnswer(answer, u.provider.answer, {
+          const answer = await fetchTokenAnswer(u.tokenUrl, u.provider.request, u.credentials, { dispatcher, timeoutMs: u.tokenTimeoutMs });
+          const grant = parseTokenAnswer(answer, u.provider.response, {
             defaultLifetimeMs: u.provider.defaultLifetimeMs, nowMs: Date.now(), secrets: Object.values(u.credentials),
           });
           row.fetch = { outcome: 'ok', lifetime: `${humanDuration(grant.lifetimeMs)} (${grant.lifetimeSource})`, latencyMs: Math.round(performance.now() - t0) };

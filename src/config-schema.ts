@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PROVIDERS, PROVIDER_TYPES, type ProviderType } from './providers.js';
+import { PRESET_TYPES, PRESETS, type PresetType } from './providers.js';
 import { parseDuration, parseSize } from './units.js';
 
 export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'tokenrelay');
@@ -39,28 +39,82 @@ const expiredWhen = z.strictObject({
 
 const secret = z.string().optional();
 const secretFile = z.string().min(1).optional();
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name');
+const scheme = z.string().regex(/^[A-Za-z0-9._~+/-]*$/, 'expected an auth scheme such as Bearer, or ""');
+const httpUrl = z.url({ protocol: /^https?$/ });
+const templates = z.record(z.string(), z.string());
 
-function authSchema<T extends ProviderType>(type: T) {
+function presetSchema<T extends PresetType>(type: T) {
   const creds: Record<string, z.ZodType> = {};
-  for (const c of PROVIDERS[type].credentials) {
+  for (const c of PRESETS[type].credentials) {
     creds[c] = secret;
     creds[`${c}File`] = secretFile;
   }
   return z.strictObject({
     type: z.literal(type),
     ...creds,
-    tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+    tokenUrl: httpUrl.optional(),
     /** Header that carries the token upstream, and the scheme before it ("" for the raw token). */
-    header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).optional(),
-    scheme: z.string().regex(/^[A-Za-z0-9._~+/-]*$/).optional(),
+    header: headerName.optional(),
+    scheme: scheme.optional(),
     expiredWhen: expiredWhen.optional(),
   });
 }
 
-const auth = z.discriminatedUnion(
-  'type',
-  PROVIDER_TYPES.map((t) => authSchema(t)) as unknown as [ReturnType<typeof authSchema>, ...ReturnType<typeof authSchema>[]],
-);
+/** RFC 6749 §4.4 client credentials. */
+const oauth2 = z.strictObject({
+  type: z.literal('oauth2'),
+  tokenUrl: httpUrl,
+  clientId: secret, clientIdFile: secretFile, clientSecret: secret, clientSecretFile: secretFile,
+  clientAuth: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  scope: z.string().optional(),
+  /** Extra form parameters: audience, resource… */
+  params: z.record(z.string(), z.string()).optional(),
+  header: headerName.optional(),
+  scheme: scheme.optional(),
+  expiredWhen: expiredWhen.optional(),
+});
+
+/** Any token API, declared: how to ask, how to read the answer, how to inject, what "expired" is. */
+const custom = z.strictObject({
+  type: z.literal('custom'),
+  /** Named secrets, used in templates as {name}. */
+  credentials: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().optional()).optional(),
+  credentialsFiles: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().min(1)).optional(),
+  request: z.strictObject({
+    method: z.enum(['POST', 'GET', 'PUT']).default('POST'),
+    url: httpUrl,
+    body: z.strictObject({ type: z.enum(['json', 'form']), fields: templates }).optional(),
+    basicAuth: z.strictObject({ username: z.string(), password: z.string() }).optional(),
+    headers: templates.optional(),
+  }),
+  response: z.strictObject({
+    /** A business success condition on a field; absent: any HTTP 2xx. */
+    success: z.strictObject({ path: z.string().min(1), equals: z.array(code).min(1) }).optional(),
+    token: z.string().min(1),
+    lifetime: z.strictObject({ path: z.string().min(1), unit: z.enum(['seconds', 'minutes', 'milliseconds']) }).optional(),
+    defaultLifetime: z.union([z.number(), z.string()]).optional(),
+    messagePaths: z.array(z.string()).optional(),
+    errorCodePath: z.string().optional(),
+  }),
+  inject: z.strictObject({ header: headerName.default('authorization'), template: z.string().includes('{token}') }).optional(),
+  expiredWhen: expiredWhen.optional(),
+});
+
+/** A fixed secret injected as a header (APIs with plain keys). */
+const staticAuth = z.strictObject({
+  type: z.literal('static'),
+  header: headerName,
+  value: secret,
+  valueFile: secretFile,
+  scheme: scheme.optional(),
+});
+
+const auth = z.discriminatedUnion('type', [
+  ...PRESET_TYPES.map((t) => presetSchema(t)) as unknown as [ReturnType<typeof presetSchema>],
+  oauth2, custom, staticAuth,
+]);
+export type RawAuth = z.output<typeof auth>;
 
 /** `"GET /api/open/v3/voice/"`: a method (or `*`) and a path prefix after the upstream's prefix. */
 const allowRule = z.string().regex(/^(\*|[A-Z]+) \/\S*$/, 'expected "METHOD /path-prefix", e.g. "GET /api/open/v3/voice/"');

@@ -9,7 +9,8 @@ import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawUpstream } from './config-schema.js';
 import { interpolate, type Unresolved } from './env.js';
 import { ConfigError } from './errors.js';
-import { CREDENTIAL_KEYS, PROVIDERS, type ExpiredWhen, type ProviderSpec } from './providers.js';
+import { providerFor } from './auth-types.js';
+import { CREDENTIAL_KEYS, placeholders, schemeTemplate, type ExpiredWhen, type ProviderSpec } from './providers.js';
 import type { ReplayLimits } from './replay.js';
 import { parseKey } from './secret-box.js';
 
@@ -22,8 +23,10 @@ export interface UpstreamPlan {
   /** The target's own path ('' or '/base'), put before the rest of the client's path. */
   basePath: string;
   provider: ProviderSpec;
-  tokenUrl: URL;
-  inject: { header: string; scheme: string };
+  /** Undefined for `static` (no token endpoint). */
+  tokenUrl: URL | undefined;
+  /** The header and what goes around the token in it (compiled from the inject template). */
+  inject: { header: string; prefix: string; suffix: string };
   expiredWhen: ExpiredWhen;
   /** Credential values by name, or undefined when any is missing. SECURITY: never log this. */
   credentials: Readonly<Record<string, string>> | undefined;
@@ -182,6 +185,7 @@ function referencedFiles(raw: RawConfig): string[] {
   const files = new Set<string>(raw.inbound?.apiKeyFiles ?? []);
   for (const u of Object.values(raw.upstreams)) {
     for (const [k, v] of Object.entries(u.auth)) if (k.endsWith('File') && typeof v === 'string') files.add(v);
+    if (u.auth.type === 'custom') for (const f of Object.values(u.auth.credentialsFiles ?? {})) files.add(f);
     if (u.tls?.ca && !u.tls.ca.includes('-----BEGIN')) files.add(u.tls.ca);
   }
   return [...files];
@@ -189,7 +193,8 @@ function referencedFiles(raw: RawConfig): string[] {
 
 /** Values whose absence disables a feature instead of failing start: credentials and inbound keys. */
 function isSecretPath(path: string): boolean {
-  return CREDENTIAL_KEYS.has(path.split('.').at(-1) ?? '') || /^inbound\.apiKeys\.\d+$/.test(path);
+  return CREDENTIAL_KEYS.has(path.split('.').at(-1) ?? '') || /^inbound\.apiKeys\.\d+$/.test(path)
+    || /^upstreams\.[^.]+\.auth\.credentials\./.test(path);
 }
 
 function planInbound(
@@ -219,15 +224,12 @@ function planInbound(
 function planUpstream(
   name: string, u: RawUpstream, unresolved: Unresolved[], readFile: (p: string) => string, problems: string[],
 ): UpstreamPlan {
-  const provider: ProviderSpec = PROVIDERS[u.auth.type];
-  const auth = u.auth as Record<string, unknown>;
   const base = `upstreams.${name}`;
+  const { spec, sources, tokenUrl } = providerFor(u.auth, base);
   const credentials: Record<string, string> = {};
   const missing: string[] = [];
   const present: string[] = [];
-  for (const cred of provider.credentials) {
-    const direct = auth[cred];
-    const file = auth[`${cred}File`];
+  for (const { name: cred, direct, file, path } of sources) {
     if (typeof direct === 'string' && direct !== '') {
       credentials[cred] = direct;
     } else if (typeof file === 'string') {
@@ -240,11 +242,12 @@ function planUpstream(
         missing.push(`${cred} (file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
       }
     } else {
-      const u2 = unresolved.find((x) => x.path === `${base}.auth.${cred}`);
+      const u2 = unresolved.find((x) => x.path === path);
       missing.push(u2 ? `${cred} (environment variable ${u2.variable} is not set)` : `${cred} (not configured)`);
     }
     if (credentials[cred] !== undefined) present.push(cred);
   }
+  checkTemplates(spec, base, problems);
   const target = new URL(u.target);
   if (target.search || target.hash) problems.push(`${base}.target: expected a URL without query or fragment, got "${u.target}"`);
   let ca: string | undefined;
@@ -259,19 +262,25 @@ function planUpstream(
     }
   }
   const basePath = target.pathname.replace(/\/+$/, '');
-  const defaults = provider.expiredWhen;
+  const a = u.auth as { header?: string; scheme?: string; expiredWhen?: Partial<ExpiredWhen> };
+  // Presets and oauth2 take `header`/`scheme` overrides; custom and static say it in their own keys.
+  const template = a.scheme !== undefined && spec.type !== 'static' ? schemeTemplate(a.scheme) : spec.inject.template;
+  const header = (spec.type !== 'static' && a.header) || spec.inject.header;
+  const [prefix, suffix = ''] = template.split('{token}') as [string, string?];
+  const defaults = spec.expiredWhen;
   return {
     name,
     prefix: u.prefix,
     target,
     basePath,
-    provider,
-    tokenUrl: new URL(u.auth.tokenUrl ?? `${target.origin}${basePath}${provider.tokenPath}`),
-    inject: { header: (u.auth.header ?? provider.inject.header).toLowerCase(), scheme: u.auth.scheme ?? provider.inject.scheme },
+    provider: spec,
+    tokenUrl: spec.static ? undefined : new URL(tokenUrl ?? `${target.origin}${basePath}${spec.tokenPath ?? ''}`),
+    inject: { header: header.toLowerCase(), prefix, suffix },
     expiredWhen: {
-      status: u.auth.expiredWhen?.status ?? defaults.status,
-      bodyCodes: u.auth.expiredWhen?.bodyCodes ?? defaults.bodyCodes,
-      bodyCodePath: u.auth.expiredWhen?.bodyCodePath ?? defaults.bodyCodePath,
+      status: a.expiredWhen?.status ?? defaults.status,
+      bodyCodes: a.expiredWhen?.bodyCodes ?? defaults.bodyCodes,
+      bodyCodePath: a.expiredWhen?.bodyCodePath ?? defaults.bodyCodePath,
+      ...(defaults.bearerChallenge ? { bearerChallenge: true } : {}),
     },
     credentials: missing.length ? undefined : credentials,
     missing,
@@ -285,6 +294,21 @@ function planUpstream(
       return { method, path };
     }),
   };
+}
+
+/** Every `{name}` in a token request must be one of the provider's credentials. */
+function checkTemplates(spec: ProviderSpec, base: string, problems: string[]): void {
+  const known = new Set(spec.credentials);
+  const r = spec.request;
+  const check = (where: string, t: string) => {
+    for (const p of placeholders(t)) if (!known.has(p)) problems.push(`${base}.auth.${where}: unknown placeholder {${p}} (credentials: ${[...known].join(', ') || 'none'})`);
+  };
+  for (const [k, v] of Object.entries(r.body?.fields ?? {})) check(`request.body.fields.${k}`, v);
+  for (const [k, v] of Object.entries(r.headers ?? {})) check(`request.headers.${k}`, v);
+  if (r.basicAuth) {
+    check('request.basicAuth.username', r.basicAuth.username);
+    check('request.basicAuth.password', r.basicAuth.password);
+  }
 }
 
 const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
@@ -330,7 +354,8 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 function show(path: readonly PropertyKey[], value: unknown): string {
   // SECURITY: a wrongly-typed secret is still a secret.
   const last = String(path.at(-1));
-  if (CREDENTIAL_KEYS.has(last) || ['url', 'encryptionKey', 'password', 'apiKeys'].includes(last) || path.includes('apiKeys')) return '<redacted>';
+  if (CREDENTIAL_KEYS.has(last) || ['url', 'encryptionKey', 'password', 'apiKeys'].includes(last)
+    || path.includes('apiKeys') || path.includes('credentials')) return '<redacted>';
   if (value === undefined) return 'nothing';
   const s = JSON.stringify(value) ?? String(value);
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;

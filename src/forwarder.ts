@@ -9,18 +9,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
-import { authorizationValue, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { bodySaysExpired, peek, shouldPeek, type Peeked } from './inspect.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Limiter } from './limiter.js';
 import { ReplayBody, type ReplayLimits } from './replay.js';
-import type { TokenSource } from './token-cache.js';
+import type { TokenProvider } from './token-cache.js';
 
 export interface UpstreamRuntime {
   plan: UpstreamPlan;
   pool: Pool;
-  tokens: TokenSource | undefined;
+  tokens: TokenProvider | undefined;
   limiter: Limiter;
 }
 
@@ -43,7 +43,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<Answer> {
     const { inject, name, timeoutMs } = up.plan;
     // The proxy's own header goes on last, over anything the client sent.
-    headers[inject.header] = authorizationValue(inject.scheme, token);
+    headers[inject.header] = inject.prefix + token + inject.suffix;
     const started = performance.now();
     const answer = await up.pool.request({
       path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, signal: signal as never, headersTimeout: timeoutMs,
@@ -55,7 +55,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   /** Is this answer an expired-token signal? Reads small JSON bodies (bounded) to find out. */
   async function judge(up: UpstreamRuntime, answer: Answer): Promise<{ expired: boolean; peeked?: Peeked }> {
     const when = up.plan.expiredWhen;
-    if (when.status.includes(answer.statusCode)) return { expired: true };
+    if (when.status.includes(answer.statusCode)) return { expired: !when.bearerChallenge || challengeSaysExpired(answer.headers['www-authenticate']) };
     if (!shouldPeek(when, answer.headers, inspectBytes)) return { expired: false };
     const peeked = await peek(answer.body, inspectBytes);
     return { expired: peeked.ended && bodySaysExpired(when, Buffer.concat(peeked.chunks)), peeked };
@@ -144,6 +144,17 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       replay?.release();
     }
   };
+}
+
+/**
+ * RFC 6750 §3.1: a Bearer challenge that names an error means "expired" only for
+ * `invalid_token`; one that names no error (no token was accepted at all) also does.
+ */
+export function challengeSaysExpired(header: string | string[] | undefined): boolean {
+  const h = Array.isArray(header) ? header.join(', ') : header;
+  if (!h) return true;
+  const m = /\berror\s*=\s*"?([A-Za-z_]+)"?/i.exec(h);
+  return !m || m[1] === 'invalid_token';
 }
 
 const SMALL_BODY = 64 * 1024;

@@ -77,8 +77,3 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   }
   return out;
 }
-
-/** `Bearer <token>`, or the raw token when the scheme is empty. */
-export function authorizationValue(scheme: string, token: string): string {
-  return scheme ? `${scheme} ${token}` : token;
-}

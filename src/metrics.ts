@@ -3,7 +3,7 @@
  * names, status codes and outcomes only. SECURITY: never a token, secret or path in a label.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FetchEvent, TokenSource } from './token-cache.js';
+import type { FetchEvent, TokenProvider } from './token-cache.js';
 
 export interface Metrics {
   registry: Registry;
@@ -11,7 +11,7 @@ export interface Metrics {
   upstreamLatency(upstream: string, seconds: number): void;
   tokenFetch(event: FetchEvent): void;
   retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
-  watchTokens(sources: () => readonly TokenSource[]): void;
+  watchTokens(sources: () => readonly TokenProvider[]): void;
   /** In-flight requests per upstream, read at scrape time (no per-request cost). */
   watchInflight(read: () => Array<{ upstream: string; active: number }>): void;
   sharedCacheUp(up: boolean): void;

@@ -38,7 +38,7 @@ const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).di
 
 /** Identity of an upstream's plan, secrets included (as a digest: never kept in clear here). */
 function fingerprint(plan: UpstreamPlan, limits: RelayConfig['limits']): string {
-  return digest({ ...plan, target: plan.target.href, tokenUrl: plan.tokenUrl.href, limits });
+  return digest({ ...plan, target: plan.target.href, tokenUrl: plan.tokenUrl?.href, limits });
 }
 
 export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: Runtime): Runtime {

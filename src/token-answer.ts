@@ -5,7 +5,7 @@
 import { TokenRelayError } from './errors.js';
 import { codeMatches, readPath } from './json-path.js';
 import { jwtClaims } from './jwt.js';
-import type { TokenAnswerShape } from './providers.js';
+import type { TokenResponseSpec } from './providers.js';
 
 export interface TokenAnswer {
   status: number;
@@ -22,6 +22,7 @@ export interface TokenGrant {
 /** A token that claims to live less than this is treated as living this long (then a 401 refreshes it). */
 export const MIN_LIFETIME_MS = 60_000;
 const MAX_REASON = 200;
+const UNIT_MS = { milliseconds: 1, seconds: 1000, minutes: 60_000 } as const;
 
 function fail(reason: string, transient = true): never {
   throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${reason}`, { transient });
@@ -34,8 +35,8 @@ export function scrub(text: string, secrets: readonly string[]): string {
   return out.replace(/[\r\n\t]+/g, ' ');
 }
 
-function vendorReason(body: unknown, shape: TokenAnswerShape, secrets: readonly string[]): string {
-  const code = readPath(body, shape.successPath);
+function vendorReason(body: unknown, shape: TokenResponseSpec, secrets: readonly string[]): string {
+  const code = readPath(body, shape.errorCodePath ?? shape.success?.path ?? 'code');
   const msg = shape.messagePaths.map((p) => readPath(body, p)).find((m) => typeof m === 'string' && m !== '');
   const codeText = typeof code === 'string' || typeof code === 'number' ? String(code) : 'no code';
   return msg === undefined ? `(${scrub(codeText, secrets)})` : `${scrub(msg as string, secrets)} (${scrub(codeText, secrets)})`;
@@ -43,7 +44,7 @@ function vendorReason(body: unknown, shape: TokenAnswerShape, secrets: readonly 
 
 export function parseTokenAnswer(
   answer: TokenAnswer,
-  shape: TokenAnswerShape,
+  shape: TokenResponseSpec,
   opts: { defaultLifetimeMs: number; nowMs: number; secrets: readonly string[] },
 ): TokenGrant {
   const { status, contentType, text } = answer;
@@ -58,11 +59,11 @@ export function parseTokenAnswer(
   if (body === null || typeof body !== 'object' || Array.isArray(body)) fail(`answered HTTP ${status} with JSON that is not an object`);
   if (status < 200 || status >= 300) fail(`answered HTTP ${status}: ${vendorReason(body, shape, opts.secrets)}`, status >= 500);
   // A well-formed business refusal (bad credentials, banned account) is not retried at once.
-  if (!codeMatches(readPath(body, shape.successPath), shape.successValues)) {
+  if (shape.success && !codeMatches(readPath(body, shape.success.path), shape.success.equals)) {
     fail(`refused: ${vendorReason(body, shape, opts.secrets)}`, false);
   }
-  const token = readPath(body, shape.tokenPath);
-  if (typeof token !== 'string' || token.trim() === '') fail(`answered success without a token at "${shape.tokenPath}"`);
+  const token = readPath(body, shape.token);
+  if (typeof token !== 'string' || token.trim() === '') fail(`answered success without a token at "${shape.token}"`);
   if (/[\r\n\0]/.test(token)) fail('answered a token with characters not allowed in a header');
   return { token, ...lifetimeOf(body, token, shape, opts) };
 }
@@ -70,14 +71,14 @@ export function parseTokenAnswer(
 function lifetimeOf(
   body: unknown,
   token: string,
-  shape: TokenAnswerShape,
+  shape: TokenResponseSpec,
   opts: { defaultLifetimeMs: number; nowMs: number },
 ): Pick<TokenGrant, 'lifetimeMs' | 'lifetimeSource'> {
-  if (shape.lifetimePath) {
-    const raw = readPath(body, shape.lifetimePath);
+  if (shape.lifetime) {
+    const raw = readPath(body, shape.lifetime.path);
     const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
     if (typeof n === 'number' && Number.isFinite(n) && n > 0) {
-      const ms = n * (shape.lifetimeUnit === 'minutes' ? 60_000 : 1000);
+      const ms = n * UNIT_MS[shape.lifetime.unit];
       return { lifetimeMs: Math.max(ms, MIN_LIFETIME_MS), lifetimeSource: 'answer' };
     }
   }

@@ -77,7 +77,30 @@ export interface TokenSourceOptions {
 
 export type TokenState = 'valid' | 'none' | 'failing';
 
-export class TokenSource {
+/** What the forwarder and /readyz need of a token source. */
+export interface TokenProvider {
+  readonly upstream: string;
+  get(): Promise<string>;
+  /** A token to resend with after `rejected` was refused. */
+  renew(rejected: string): Promise<string>;
+  status(): { state: TokenState; expiresInSeconds: number | null; lastError: { code: string; message: string } | null };
+}
+
+/** `type: static`: a fixed secret; nothing to fetch, refresh or expire. */
+export class StaticToken implements TokenProvider {
+  constructor(readonly upstream: string, private readonly value: string) {}
+  get(): Promise<string> {
+    return Promise.resolve(this.value);
+  }
+  renew(): Promise<string> {
+    return Promise.resolve(this.value);
+  }
+  status() {
+    return { state: 'valid' as const, expiresInSeconds: null, lastError: null };
+  }
+}
+
+export class TokenSource implements TokenProvider {
   readonly upstream: string;
   private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>>
     & Pick<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>;

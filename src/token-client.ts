@@ -1,32 +1,43 @@
 /**
- * Fetching a token: build the vendor's request from its `ask` strategy, send it with a
- * timeout, read a bounded answer. Validation is token-answer.ts's job.
+ * Fetching a token: build the request from the provider's declarative `request` (templates
+ * filled with credentials), send it with a timeout, read a bounded answer. Validation is
+ * token-answer.ts's job.
  */
 import { request, type Dispatcher } from 'undici';
 import { TokenRelayError } from './errors.js';
-import type { TokenAsk } from './providers.js';
+import { fill, type TokenRequestSpec } from './providers.js';
 import type { TokenAnswer } from './token-answer.js';
 
 const MAX_ANSWER_BYTES = 256 * 1024;
 
-/** Each client-auth method is a tiny function: credentials in, request headers and body out. */
-const ASKERS: { [K in TokenAsk['kind']]: (ask: Extract<TokenAsk, { kind: K }>, creds: Readonly<Record<string, string>>) => { headers: Record<string, string>; body?: string } } = {
-  json: (ask, creds) => ({
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify(Object.fromEntries(Object.entries(ask.fields).map(([field, cred]) => [field, creds[cred] ?? '']))),
-  }),
-  basic: (ask, creds) => ({
-    headers: {
-      // SECURITY: this header is built here and sent only to the token URL.
-      authorization: `Basic ${Buffer.from(`${creds[ask.user] ?? ''}:${creds[ask.password] ?? ''}`).toString('base64')}`,
-      'content-type': 'application/json',
-      accept: 'application/json',
-    },
-  }),
-};
+/** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 wants for Basic client credentials. */
+const formEncode = (s: string) => new URLSearchParams({ v: s }).toString().slice(2);
 
-export function buildTokenRequest(ask: TokenAsk, creds: Readonly<Record<string, string>>) {
-  return (ASKERS[ask.kind] as (a: TokenAsk, c: Readonly<Record<string, string>>) => { headers: Record<string, string>; body?: string })(ask, creds);
+const mapValues = (o: Readonly<Record<string, string>>, creds: Readonly<Record<string, string>>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fill(v, creds)]));
+
+export function buildTokenRequest(spec: TokenRequestSpec, creds: Readonly<Record<string, string>>) {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = fill(v, creds);
+  if (spec.basicAuth) {
+    let user = fill(spec.basicAuth.username, creds);
+    let pass = fill(spec.basicAuth.password, creds);
+    if (spec.basicAuth.encode === 'form') [user, pass] = [formEncode(user), formEncode(pass)];
+    // SECURITY: built here and sent only to the token URL.
+    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  }
+  let body: string | undefined;
+  if (spec.body && spec.method !== 'GET') {
+    const fields = mapValues(spec.body.fields, creds);
+    if (spec.body.type === 'json') {
+      body = JSON.stringify(fields);
+      headers['content-type'] ??= 'application/json';
+    } else {
+      body = new URLSearchParams(fields).toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    }
+  }
+  return { method: spec.method, headers, body };
 }
 
 function describeNetworkError(err: unknown, timeoutMs: number): string {
@@ -36,22 +47,21 @@ function describeNetworkError(err: unknown, timeoutMs: number): string {
     return `timed out after ${timeoutMs}ms`;
   }
   if (code === 'ECONNREFUSED') return 'refused the connection (ECONNREFUSED)';
-  if (code === 'UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE') return `answered more than ${MAX_ANSWER_BYTES} bytes`;
   return `could not be reached (${code ?? e.name ?? 'error'})`;
 }
 
 export async function fetchTokenAnswer(
   url: URL,
-  ask: TokenAsk,
+  spec: TokenRequestSpec,
   creds: Readonly<Record<string, string>>,
   { dispatcher, timeoutMs }: { dispatcher: Dispatcher; timeoutMs: number },
 ): Promise<TokenAnswer> {
-  const { headers, body } = buildTokenRequest(ask, creds);
+  const { method, headers, body } = buildTokenRequest(spec, creds);
   try {
     const res = await request(url, {
-      method: 'POST',
+      method,
       headers,
-      body: body ?? '',
+      body: method === 'GET' ? undefined : (body ?? ''),
       dispatcher,
       signal: AbortSignal.timeout(timeoutMs),
       headersTimeout: timeoutMs,

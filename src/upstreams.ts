@@ -8,7 +8,7 @@ import type { SharedTokenCache } from './shared-cache.js';
 import type { Metrics } from './metrics.js';
 import { parseTokenAnswer } from './token-answer.js';
 import { fetchTokenAnswer } from './token-client.js';
-import { TokenSource, type Clock, type FetchEvent, type TokenStore } from './token-cache.js';
+import { StaticToken, TokenSource, type Clock, type FetchEvent, type TokenStore } from './token-cache.js';
 
 export interface UpstreamDeps {
   logger: Logger;
@@ -41,23 +41,21 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
       logger.warn({ ...base, code: e.error?.code, reason_detail: e.error?.message }, 'token fetch failed');
     }
   };
-  const tokens = creds
-    ? new TokenSource({
+  const tokens = !creds ? undefined : plan.provider.static || !plan.tokenUrl ? new StaticToken(plan.name, creds.value ?? '') : new TokenSource({
         upstream: plan.name,
         store,
         clock,
         onFetch,
         ...(shared ? { shared, scope: shared.scopeOf(plan.name, creds), ...(onSharedError ? { onSharedError } : {}) } : {}),
         fetch: async () => {
-          const answer = await fetchTokenAnswer(plan.tokenUrl, plan.provider.ask, creds, {
+          const answer = await fetchTokenAnswer(plan.tokenUrl!, plan.provider.request, creds, {
             dispatcher: tokenDispatcher, timeoutMs: plan.tokenTimeoutMs,
           });
-          return parseTokenAnswer(answer, plan.provider.answer, {
+          return parseTokenAnswer(answer, plan.provider.response, {
             defaultLifetimeMs: plan.provider.defaultLifetimeMs, nowMs: clock.now(), secrets: Object.values(creds),
           });
         },
-      })
-    : undefined;
+      });
   return {
     plan,
     pool,

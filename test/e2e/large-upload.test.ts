@@ -83,6 +83,7 @@ upstreams:
     expect(first!.body).toEqual({ bytes: m.length, sha256: sha });
     expect(second!.body).toEqual({ bytes: m.length, sha256: sha });
     expect(second!.token).not.toBe(first!.token);
+    process.stdout.write(`large-upload: peak growth ${((relay.memory().peak - rssBefore) / MiB).toFixed(1)} MiB\n`);
     expect(relay.memory().peak - rssBefore).toBeLessThan(96 * MiB);
     expect(readdirSync(spoolDir)).toEqual([]);
   });

@@ -41,7 +41,7 @@ upstreams:
 `);
     const r = await runCli(['--config', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob, got "hitme3d"');
+    expect(r.stderr).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob | oauth2 | custom | static, got "hitme3d"');
     expect(r.stderr).toContain('upstreams.other.target:');
     expect(r.stderr).toContain('upstreams.other.extra: unknown key');
   });

@@ -29,8 +29,8 @@ describe('config', () => {
     expect(by.akool!.tokenUrl.href).toBe('https://openapi.akool.com/api/open/v3/getToken');
     expect(by.hitem3d!.tokenUrl.href).toBe('https://api.hitem3d.ai/open-api/v1/auth/token');
     expect(by['baidu-aiob']!.tokenUrl.href).toBe('https://aiob-open.baidu.com/api/v2/getToken');
-    expect(by['baidu-aiob']!.inject).toEqual({ header: 'authorization', scheme: '' });
-    expect(by.akool!.inject).toEqual({ header: 'authorization', scheme: 'Bearer' });
+    expect(by['baidu-aiob']!.inject).toEqual({ header: 'authorization', prefix: '', suffix: '' });
+    expect(by.akool!.inject).toEqual({ header: 'authorization', prefix: 'Bearer ', suffix: '' });
     expect(by.akool!.credentials).toEqual({ clientId: 'i', clientSecret: 's' });
     expect(c.replay).toMatchObject({ memoryBytes: 1024 * 1024, maxBytes: 256 * 1024 * 1024 });
     expect(c.limits).toMatchObject({ maxBodyBytes: 1024 ** 3, maxConcurrentPerUpstream: 256, maxQueuePerUpstream: 1024 });
@@ -71,7 +71,7 @@ upstreams:
   it('names the path and the bad value of an unknown auth type', () => {
     const doc = structuredClone(good) as any;
     doc.upstreams.hitem3d.auth.type = 'hitme3d';
-    expect(problems(doc)).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob, got "hitme3d"');
+    expect(problems(doc)).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob | oauth2 | custom | static, got "hitme3d"');
   });
 
   it('reports every problem, one line each: unknown keys, wrong types, bad URL', () => {
@@ -121,7 +121,7 @@ upstreams:
     const c = compileConfig(doc, { env: { AKOOL_CLIENT_ID: 'a', AKOOL_CLIENT_SECRET: 'b' } });
     const b = c.upstreams.find((u) => u.name === 'baidu-aiob')!;
     expect(b.tokenUrl.href).toBe('https://t.example/tok');
-    expect(b.inject).toEqual({ header: 'x-token', scheme: 'Bearer' });
+    expect(b.inject).toEqual({ header: 'x-token', prefix: 'Bearer ', suffix: '' });
     expect(b.expiredWhen).toEqual({ status: [401], bodyCodes: [401, 'E401'], bodyCodePath: 'code' });
     expect(b.timeoutMs).toBe(2000);
     expect(c.replay.maxBytes).toBe(1024 * 1024);

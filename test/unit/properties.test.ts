@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileConfig, loadConfigText } from '../../src/config.js';
 import { ConfigError, TokenRelayError } from '../../src/errors.js';
-import { PROVIDERS } from '../../src/providers.js';
+import { PRESETS as PROVIDERS } from '../../src/providers.js';
 import { parseTokenAnswer } from '../../src/token-answer.js';
 
 /** Any input gives a value or a coded error, never an uncaught exception of another kind. */
@@ -61,7 +61,7 @@ describe('property: token answer parsers', () => {
     it(`${type}: any status, content type and body → a grant or TOKEN_FETCH_FAILED`, () => {
       fc.assert(fc.property(fc.integer({ min: 100, max: 599 }), fc.option(fc.string()), text, (status, contentType, body) => {
         valueOrCoded(() => {
-          const g = parseTokenAnswer({ status, contentType: contentType ?? undefined, text: body }, p.answer, { defaultLifetimeMs: p.defaultLifetimeMs, nowMs: Date.now(), secrets: ['s3cret-value'] });
+          const g = parseTokenAnswer({ status, contentType: contentType ?? undefined, text: body }, p.response, { defaultLifetimeMs: p.defaultLifetimeMs, nowMs: Date.now(), secrets: ['s3cret-value'] });
           expect(typeof g.token).toBe('string');
           expect(g.lifetimeMs).toBeGreaterThan(0);
           expect(Number.isFinite(g.lifetimeMs)).toBe(true);

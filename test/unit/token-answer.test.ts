@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRelayError } from '../../src/errors.js';
-import { PROVIDERS } from '../../src/providers.js';
+import { PRESETS as PROVIDERS } from '../../src/providers.js';
 import { MIN_LIFETIME_MS, parseTokenAnswer } from '../../src/token-answer.js';
 
 const now = Date.UTC(2026, 10, 21);
@@ -21,12 +21,12 @@ function code(fn: () => unknown): string {
 describe('token answers', () => {
   it('Akool: code 1000 and `token`; lifetime from the JWT exp claim', () => {
     const token = jwt({ iat: now / 1000, exp: now / 1000 + 3600 });
-    const g = parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.answer, opts('akool'));
+    const g = parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.response, opts('akool'));
     expect(g).toEqual({ token, lifetimeMs: 3_600_000, lifetimeSource: 'jwt' });
   });
 
   it('Akool without a JWT falls back to the documented default', () => {
-    const g = parseTokenAnswer(answer({ code: 1000, token: 'opaque' }), PROVIDERS.akool.answer, opts('akool'));
+    const g = parseTokenAnswer(answer({ code: 1000, token: 'opaque' }), PROVIDERS.akool.response, opts('akool'));
     expect(g.lifetimeSource).toBe('default');
     expect(g.lifetimeMs).toBe(PROVIDERS.akool.defaultLifetimeMs);
   });
@@ -34,24 +34,24 @@ describe('token answers', () => {
   it('a JWT whose exp is implausibly close is floored, not trusted to the second', () => {
     // Akool's documented example token: exp = iat + 1.
     const token = jwt({ iat: 1732867732, exp: 1732867733 });
-    expect(parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.answer, opts('akool')).lifetimeMs).toBe(MIN_LIFETIME_MS);
+    expect(parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.response, opts('akool')).lifetimeMs).toBe(MIN_LIFETIME_MS);
   });
 
   it('Hitem3D: code 200 as number or string; data.accessToken', () => {
     for (const c of [200, '200']) {
-      const g = parseTokenAnswer(answer({ code: c, message: 'success', data: { accessToken: 'abc', tokenType: 'Bearer' } }), PROVIDERS.hitem3d.answer, opts('hitem3d'));
+      const g = parseTokenAnswer(answer({ code: c, message: 'success', data: { accessToken: 'abc', tokenType: 'Bearer' } }), PROVIDERS.hitem3d.response, opts('hitem3d'));
       expect(g.token).toBe('abc');
       expect(g.lifetimeMs).toBe(24 * 3600_000);
     }
   });
 
   it('Hitem3D bad credentials (HTTP 200, code 40010000) is TOKEN_FETCH_FAILED with the vendor reason', () => {
-    expect(code(() => parseTokenAnswer(answer({ code: 40010000, message: 'client credentials are invalid', data: {} }), PROVIDERS.hitem3d.answer, opts('hitem3d'))))
+    expect(code(() => parseTokenAnswer(answer({ code: 40010000, message: 'client credentials are invalid', data: {} }), PROVIDERS.hitem3d.response, opts('hitem3d'))))
       .toBe('TOKEN_FETCH_FAILED: token endpoint refused: client credentials are invalid (40010000)');
   });
 
   it('Baidu AIOB: lifetime from data.expiresTime in minutes', () => {
-    const g = parseTokenAnswer(answer({ code: 200, msg: 'OK', data: { accessToken: 't', expiresTime: 43200, secretKey: 'sup3r-secret' } }), PROVIDERS['baidu-aiob'].answer, opts('baidu-aiob'));
+    const g = parseTokenAnswer(answer({ code: 200, msg: 'OK', data: { accessToken: 't', expiresTime: 43200, secretKey: 'sup3r-secret' } }), PROVIDERS['baidu-aiob'].response, opts('baidu-aiob'));
     expect(g).toEqual({ token: 't', lifetimeMs: 43200 * 60_000, lifetimeSource: 'answer' });
   });
 
@@ -63,11 +63,11 @@ describe('token answers', () => {
     ['a JSON array', answer([1, 2]), /not an object/],
     ['a token with a newline', answer({ code: 200, data: { accessToken: 'a\r\nX-Evil: 1' } }), /not allowed in a header/],
   ])('%s is TOKEN_FETCH_FAILED', (_name, a, message) => {
-    expect(code(() => parseTokenAnswer(a, PROVIDERS.hitem3d.answer, opts('hitem3d')))).toMatch(message);
+    expect(code(() => parseTokenAnswer(a, PROVIDERS.hitem3d.response, opts('hitem3d')))).toMatch(message);
   });
 
   it('SECURITY: a vendor message that echoes a secret is scrubbed', () => {
-    const msg = code(() => parseTokenAnswer(answer({ code: 4001, msg: 'secretKey sup3r-secret is wrong' }), PROVIDERS['baidu-aiob'].answer, opts('baidu-aiob')));
+    const msg = code(() => parseTokenAnswer(answer({ code: 4001, msg: 'secretKey sup3r-secret is wrong' }), PROVIDERS['baidu-aiob'].response, opts('baidu-aiob')));
     expect(msg).not.toContain('sup3r-secret');
     expect(msg).toContain('[REDACTED]');
   });
