@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createAdmin } from './admin.js';
 import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
@@ -16,6 +17,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
+import { createUpgradeHandler } from './websocket.js';
 
 export interface TokenRelayOptions {
   config: RelayConfig;
@@ -161,6 +163,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       if (!admin(path, req.method ?? 'GET', res)) sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', 'admin endpoints: /healthz, /readyz, /metrics'));
     })
     : undefined;
+  const upgraded = new Set<Duplex>();
+  const onUpgrade = createUpgradeHandler({ runtime: () => rt, logger, sockets: upgraded });
+  server.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
   // CONNECT would make tokenrelay a tunnel to anywhere: refused.
   server.on('connect', (_req, socket) => {
     const body = new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toBody();
@@ -231,7 +236,14 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     },
     async close(gracePeriodMs = rt.config.gracePeriodMs) {
       shuttingDown = true;
+      // Open WebSockets end with the grace period: they have no "last response" to wait for.
+      const wsGrace = setTimeout(() => {
+        for (const s of upgraded) s.destroy();
+      }, gracePeriodMs);
+      wsGrace.unref();
       await closeServer(server, gracePeriodMs);
+      clearTimeout(wsGrace);
+      for (const s of upgraded) s.destroy();
       if (adminServer) await closeServer(adminServer, 100);
       listening = false;
       await Promise.all([...rt.upstreams.map((u) => u.close()), ...retiring]);

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
 
 export type VendorKind = 'akool' | 'hitem3d' | 'baidu-aiob';
 export type TokenFailure = 'http500' | 'html' | 'empty' | 'refused-code' | 'garbled' | 'hang';
@@ -168,6 +169,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     failEvery: (n, mode = 'http500') => void (every = n ? { n, mode } : null),
     tokenDelayMs: 0,
     close: () => new Promise((resolve) => {
+      for (const c of wss.clients) c.terminate();
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
     }),
@@ -277,6 +279,18 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     fake.counts.connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+  });
+  // WebSockets: the upgrade must carry a valid token, like any call; then messages are echoed.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const auth = req.headers.authorization;
+    const tok = auth === undefined ? undefined : t.scheme ? (auth.startsWith(`${t.scheme} `) ? auth.slice(t.scheme.length + 1) : undefined) : auth;
+    fake.seen.push({ method: 'UPGRADE', url: req.url ?? '', headers: req.headers, token: tok });
+    if (!tok || !valid.has(tok)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m, isBinary) => ws.send(isBinary ? m : `echo:${String(m)}`)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;

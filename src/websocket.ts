@@ -1,0 +1,107 @@
+/**
+ * WebSocket upgrades, proxied with the token injected on the upgrade request (browsers cannot
+ * set headers on a WebSocket). The handshake goes through the same checks as any request; an
+ * expired-token answer to the handshake is refreshed and retried once; after the 101 the two
+ * sockets are piped both ways.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { TokenRelayError } from './errors.js';
+import { challengeSaysExpired } from './forwarder.js';
+import { checkTarget, isAllowed } from './guard.js';
+import { upstreamRequestHeaders } from './headers.js';
+import type { Logger } from './logger.js';
+import type { LiveUpstream, Runtime } from './runtime.js';
+
+function refuse(socket: Duplex, err: TokenRelayError): void {
+  const body = err.toBody();
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[err.status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function head(status: number, message: string, raw: string[]): string {
+  let s = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${s}\r\n`;
+}
+
+export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => Runtime; logger: Logger; sockets: Set<Duplex> }) {
+  function connect(up: LiveUpstream, req: IncomingMessage, path: string, token: string): Promise<{ res: IncomingMessage; socket?: Duplex; head?: Buffer }> {
+    const { plan } = up;
+    const headers = upstreamRequestHeaders(req.headers, { clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host }, {
+      name: plan.inject.header, value: plan.inject.prefix + token + plan.inject.suffix,
+    }, runtime().config.inbound?.header);
+    headers.connection = 'Upgrade';
+    headers.upgrade = 'websocket';
+    headers.host = plan.target.host;
+    const t = plan.target;
+    const send = t.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const r = send({
+        host: t.hostname.replace(/^\[|\]$/g, ''), port: t.port || (t.protocol === 'https:' ? 443 : 80), path, method: 'GET', headers,
+        ...(plan.ca ? { ca: plan.ca } : {}), servername: t.hostname, timeout: plan.timeoutMs, agent: false,
+      });
+      r.once('upgrade', (res, socket, h) => resolve({ res, socket, head: h }));
+      r.once('response', (res) => resolve({ res }));
+      r.once('timeout', () => r.destroy(Object.assign(new Error('handshake timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+      r.once('error', reject);
+      r.end();
+    });
+  }
+
+  return async function onUpgrade(req: IncomingMessage, client: Duplex, clientHead: Buffer): Promise<void> {
+    client.on('error', () => client.destroy());
+    const rt = runtime();
+    const bad = checkTarget(req) ?? rt.inboundCheck?.(req);
+    if (bad) return refuse(client, bad);
+    if (String(req.headers.upgrade).toLowerCase() !== 'websocket') return refuse(client, new TokenRelayError('BAD_REQUEST', 'only WebSocket upgrades are proxied'));
+    const matched = rt.route(req.url ?? '/');
+    if (!matched) return refuse(client, new TokenRelayError('ROUTE_NOT_FOUND'));
+    const up = matched.upstream;
+    const { plan, tokens } = up;
+    if (!isAllowed(plan, 'GET', matched.rest)) return refuse(client, new TokenRelayError('NOT_ALLOWED', undefined, { upstream: plan.name }));
+    if (!tokens) return refuse(client, new TokenRelayError('CREDENTIALS_MISSING', undefined, { upstream: plan.name }));
+    const path = plan.basePath + matched.rest;
+    try {
+      let token = await tokens.get();
+      let attempt = await connect(up, req, path, token);
+      const expired = (res: IncomingMessage) => plan.expiredWhen.status.includes(res.statusCode ?? 0)
+        && (!plan.expiredWhen.bearerChallenge || challengeSaysExpired(res.headers['www-authenticate']));
+      if (!attempt.socket && expired(attempt.res)) {
+        attempt.res.resume();
+        token = await tokens.renew(token);
+        attempt = await connect(up, req, path, token);
+      }
+      const { res, socket } = attempt;
+      if (!socket) {
+        // Not upgraded: the upstream's answer goes to the client as it is.
+        // (the body is decoded by Node and delimited by closing the connection).
+        const pairs: string[] = [];
+        const raw = res.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) if (!/^(connection|transfer-encoding|keep-alive)$/i.test(raw[i]!)) pairs.push(raw[i]!, raw[i + 1]!);
+        client.write(head(res.statusCode ?? 502, res.statusMessage ?? '', [...pairs, 'connection', 'close']));
+        res.pipe(client);
+        return;
+      }
+      client.write(head(101, 'Switching Protocols', res.rawHeaders));
+      if (attempt.head?.length) client.write(attempt.head);
+      if (clientHead.length) socket.write(clientHead);
+      sockets.add(client);
+      socket.on('error', () => client.destroy());
+      client.on('close', () => {
+        sockets.delete(client);
+        socket.destroy();
+      });
+      socket.on('close', () => client.destroy());
+      socket.pipe(client);
+      client.pipe(socket);
+      logger.info({ upstream: plan.name, event: 'websocket', path: (req.url ?? '').split('?')[0] }, 'websocket upgraded');
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      refuse(client, err instanceof TokenRelayError ? err
+        : code === 'UND_ERR_HEADERS_TIMEOUT' ? new TokenRelayError('UPSTREAM_TIMEOUT', undefined, { upstream: plan.name })
+          : new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream: plan.name }));
+    }
+  };
+}
