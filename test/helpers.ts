@@ -39,6 +39,33 @@ export function captureLogs(): { lines: string[]; stream: Writable } {
   return { lines, stream };
 }
 
+/** A tokenrelay with the given upstreams config (any auth type), on port 0, logs captured. */
+export async function startRelay(upstreams: Record<string, unknown>, top: Record<string, unknown> = {}) {
+  const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...top }, { env: {} });
+  const { lines, stream } = captureLogs();
+  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }) });
+  const url = `http://127.0.0.1:${(await relay.listen(0)).port}`;
+  const client = new Agent();
+  return {
+    url, relay, logs: lines,
+    async get(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
+      const res = await request(`${url}${path}`, { dispatcher: client, method: (init.method ?? 'GET') as 'GET', ...(init.body ? { body: init.body } : {}), headers: init.headers ?? {} });
+      const text = await res.body.text();
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.statusCode, headers: res.headers, json, text };
+    },
+    async close() {
+      await client.close();
+      await relay.close(500);
+    },
+  };
+}
+
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const kinds = opts.kinds ?? ['akool', 'hitem3d', 'baidu-aiob'];
   const vendors = {} as Record<VendorKind, FakeVendor>;

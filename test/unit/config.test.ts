@@ -26,9 +26,9 @@ describe('config', () => {
     const c = compileConfig(good, { env: { AKOOL_CLIENT_ID: 'i', AKOOL_CLIENT_SECRET: 's' } });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8080 });
     const by = Object.fromEntries(c.upstreams.map((u) => [u.name, u]));
-    expect(by.akool!.tokenUrl.href).toBe('https://openapi.akool.com/api/open/v3/getToken');
-    expect(by.hitem3d!.tokenUrl.href).toBe('https://api.hitem3d.ai/open-api/v1/auth/token');
-    expect(by['baidu-aiob']!.tokenUrl.href).toBe('https://aiob-open.baidu.com/api/v2/getToken');
+    expect(by.akool!.tokenUrl!.href).toBe('https://openapi.akool.com/api/open/v3/getToken');
+    expect(by.hitem3d!.tokenUrl!.href).toBe('https://api.hitem3d.ai/open-api/v1/auth/token');
+    expect(by["baidu-aiob"]!.tokenUrl!.href).toBe('https://aiob-open.baidu.com/api/v2/getToken');
     expect(by['baidu-aiob']!.inject).toEqual({ header: 'authorization', prefix: '', suffix: '' });
     expect(by.akool!.inject).toEqual({ header: 'authorization', prefix: 'Bearer ', suffix: '' });
     expect(by.akool!.credentials).toEqual({ clientId: 'i', clientSecret: 's' });
@@ -120,7 +120,7 @@ upstreams:
     doc.replay = { maxBytes: '1MiB' };
     const c = compileConfig(doc, { env: { AKOOL_CLIENT_ID: 'a', AKOOL_CLIENT_SECRET: 'b' } });
     const b = c.upstreams.find((u) => u.name === 'baidu-aiob')!;
-    expect(b.tokenUrl.href).toBe('https://t.example/tok');
+    expect(b.tokenUrl!.href).toBe('https://t.example/tok');
     expect(b.inject).toEqual({ header: 'x-token', prefix: 'Bearer ', suffix: '' });
     expect(b.expiredWhen).toEqual({ status: [401], bodyCodes: [401, 'E401'], bodyCodePath: 'code' });
     expect(b.timeoutMs).toBe(2000);
