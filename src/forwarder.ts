@@ -4,7 +4,6 @@
  * fresh token (one refresh shared by everyone who saw the same rejection) and resend once.
  * Everything else streams straight back with backpressure both ways.
  */
-import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import type { UpstreamPlan } from './config.js';
@@ -170,13 +169,28 @@ function readSmall(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** Fired when the client goes away before its answer is complete: aborts the upstream request. */
-class ClientGone extends EventEmitter {
+/**
+ * Fired when the client goes away before its answer is complete: aborts the upstream request.
+ * A minimal signal (undici and the limiter accept any object with these methods): an
+ * AbortController, or even an EventEmitter, per request showed up in the profile.
+ */
+class ClientGone {
   aborted = false;
+  private listeners: Array<() => void> = [];
+  addEventListener(_type: 'abort', fn: () => void): void {
+    this.listeners.push(fn);
+  }
+  removeEventListener(_type: 'abort', fn: () => void): void {
+    const i = this.listeners.indexOf(fn);
+    if (i >= 0) this.listeners.splice(i, 1);
+  }
+  once(_type: 'abort', fn: () => void): void {
+    this.listeners.push(fn);
+  }
   fire(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.emit('abort');
+    for (const fn of this.listeners.splice(0)) fn();
   }
 }
 
