@@ -39,6 +39,21 @@ export function captureLogs(): { lines: string[]; stream: Writable } {
   return { lines, stream };
 }
 
+interface RequestInit { method?: string; body?: string; headers?: Record<string, string> }
+
+/** One request; the answer's status, headers, text and (when it parses) JSON. */
+async function fetchJson(client: Agent, url: string, init: RequestInit = {}) {
+  const res = await request(url, { dispatcher: client, method: (init.method ?? 'GET') as 'GET', ...(init.body ? { body: init.body } : {}), headers: init.headers ?? {} });
+  const text = await res.body.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json, text };
+}
+
 /** A tokenrelay with the given upstreams config (any auth type), on port 0, logs captured. */
 export async function startRelay(upstreams: Record<string, unknown>, top: Record<string, unknown> = {}) {
   const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...top }, { env: {} });
@@ -48,17 +63,7 @@ export async function startRelay(upstreams: Record<string, unknown>, top: Record
   const client = new Agent();
   return {
     url, relay, logs: lines,
-    async get(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
-      const res = await request(`${url}${path}`, { dispatcher: client, method: (init.method ?? 'GET') as 'GET', ...(init.body ? { body: init.body } : {}), headers: init.headers ?? {} });
-      const text = await res.body.text();
-      let json: any;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.statusCode, headers: res.headers, json, text };
-    },
+    get: (path: string, init: RequestInit = {}) => fetchJson(client, `${url}${path}`, init),
     async close() {
       await client.close();
       await relay.close(500);
@@ -88,17 +93,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const client = new Agent({ connections: 512 });
   return {
     url, relay, vendors, logs: lines, client,
-    async get(path, headers = {}) {
-      const res = await request(`${url}${path}`, { dispatcher: client, headers });
-      const text = await res.body.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.statusCode, headers: res.headers, json, text };
-    },
+    get: (path, headers = {}) => fetchJson(client, `${url}${path}`, { headers }),
     async close() {
       await client.close();
       await relay.close(1000);
