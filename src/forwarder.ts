@@ -9,7 +9,8 @@ import type { Dispatcher, Pool } from 'undici';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { bodySaysExpired, peek, shouldPeek, type Peeked } from './inspect.js';
+import { bodySaysExpired, shouldPeek } from './inspect.js';
+import { UpstreamAnswer, type Peeked } from './upstream-call.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Limiter } from './limiter.js';
@@ -31,7 +32,7 @@ export interface RequestContext {
   errorCode?: string;
 }
 
-type Answer = Dispatcher.ResponseData;
+type Answer = UpstreamAnswer;
 
 export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
@@ -44,9 +45,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // The proxy's own header goes on last, over anything the client sent.
     headers[inject.header] = inject.prefix + token + inject.suffix;
     const started = performance.now();
-    const answer = await up.pool.request({
-      path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, signal: signal as never, headersTimeout: timeoutMs,
-    });
+    const answer = await UpstreamAnswer.send(up.pool, {
+      path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
+    }, signal);
     metrics.upstreamLatency(name, (performance.now() - started) / 1000);
     return answer;
   }
@@ -56,7 +57,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const when = up.plan.expiredWhen;
     if (when.status.includes(answer.statusCode)) return { expired: !when.bearerChallenge || challengeSaysExpired(answer.headers['www-authenticate']) };
     if (!shouldPeek(when, answer.headers, inspectBytes)) return { expired: false };
-    const peeked = await peek(answer.body, inspectBytes);
+    const peeked = await answer.peek(inspectBytes);
     return { expired: peeked.ended && bodySaysExpired(when, Buffer.concat(peeked.chunks)), peeked };
   }
 
@@ -70,12 +71,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       if (peeked.ended) return void res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
       for (const c of chunks) res.write(c);
     }
-    // .pipe() rather than stream.pipeline(): measured at about twice the requests/s on small
-    // answers (bench/). A client that hangs up aborts the upstream request through the
-    // forwarder's AbortSignal; an upstream that fails mid-body closes the client connection
-    // rather than truncating silently.
-    answer.body.on('error', () => res.destroy());
-    answer.body.pipe(res);
+    // A client that hangs up aborts the upstream request through the forwarder's signal; an
+    // upstream that fails mid-body closes the client connection rather than truncating silently.
+    answer.pipeTo(res);
   }
 
   return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {
@@ -122,7 +120,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
           return reply(res, first, verdict.peeked, ctx);
         }
       }
-      if (!verdict.peeked?.ended) await first.body.dump().catch(() => {});
+      if (!verdict.peeked?.ended) first.dump();
       ctx.retried = true;
       let fresh: string;
       try {

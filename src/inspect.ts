@@ -3,15 +3,8 @@
  * a body-level code is looked for only in small JSON answers, reading at most `limit` bytes.
  * Everything else (event streams, downloads, large bodies) is never held back.
  */
-import type { Readable } from 'node:stream';
 import { codeMatches, readPath } from './json-path.js';
 import type { ExpiredWhen } from './providers.js';
-
-export interface Peeked {
-  chunks: Buffer[];
-  /** True when the whole body is in `chunks`. */
-  ended: boolean;
-}
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
 
@@ -25,39 +18,6 @@ export function shouldPeek(
   const cl = headers['content-length'];
   if (typeof cl === 'string') return Number(cl) <= limit;
   return true;
-}
-
-/** Reads until the body ends or more than `limit` bytes arrived; then leaves the stream paused. */
-export function peek(stream: Readable, limit: number): Promise<Peeked> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-      if (size > limit) {
-        cleanup();
-        stream.pause();
-        resolve({ chunks, ended: false });
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve({ chunks, ended: true });
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-  });
 }
 
 /** True when the complete JSON body carries one of the expired-token codes. */
