@@ -70,17 +70,19 @@ upstreams:
     await ok.body.text();
     // …and settles back to where it was (closing sockets takes a moment).
     let after = fds();
-    for (let t = 0; t < 50 && after > before + 2; t++) {
+    // Up to 8 s: pooled upstream connections opened during the storm stay until the upstream's
+    // 5 s keep-alive timeout closes them.
+    for (let t = 0; t < 80 && after > before + 2; t++) {
       await new Promise((r) => setTimeout(r, 100));
       after = fds();
     }
-    expect(after).toBeLessThanOrEqual(before + 2);
+    expect(after, `descriptors: ${before} before, ${after} after`).toBeLessThanOrEqual(before + 2);
     // Each hang-up was logged as a 499 (client closed request), none as an error of ours.
     // Log lines are written in batches (every 100 ms at most): wait for the last ones.
     const accessLines = () => relay.stdout.filter((l) => l.includes('"msg":"request"'));
     for (let t = 0; t < 30 && accessLines().length < 1011; t++) await new Promise((r) => setTimeout(r, 100));
     const statuses = accessLines().map((l) => (JSON.parse(l) as { status: number }).status);
-    expect(statuses.filter((s) => s === 499).length).toBe(1000);
-    expect(statuses.filter((s) => s !== 499 && s !== 200)).toEqual([]);
+    const byStatus = statuses.reduce<Record<number, number>>((a, s) => ({ ...a, [s]: (a[s] ?? 0) + 1 }), {});
+    expect(byStatus).toEqual({ 200: 11, 499: 1000 });
   });
 });
