@@ -1,15 +1,6 @@
-/** Zod issues as one line each: the config path, what was expected, and the bad value (never a secret). */
-import type { z } from 'zod';
+/** Schema issues as one line each: the config path, what was expected, and the bad value (never a secret). */
+import type { BaseIssue } from 'valibot';
 import { CREDENTIAL_KEYS } from './providers.js';
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let cur = root;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
 
 function show(path: readonly PropertyKey[], value: unknown): string {
   // SECURITY: a wrongly-typed secret is still a secret.
@@ -21,23 +12,16 @@ function show(path: readonly PropertyKey[], value: unknown): string {
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
 }
 
-export function formatIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
-  const at = (p: readonly PropertyKey[]) => (p.length ? p.join('.') : 'config');
-  const value = valueAt(root, issue.path);
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((k) => `${at([...issue.path, k])}: unknown key`);
-    case 'invalid_union':
-      if ('options' in issue && Array.isArray(issue.options)) {
-        return [`${at(issue.path)}: expected ${issue.options.join(' | ')}, got ${show(issue.path, value)}`];
-      }
-      return [`${at(issue.path)}: ${issue.message}, got ${show(issue.path, value)}`];
-    case 'invalid_type':
-      return [`${at(issue.path)}: expected ${issue.expected}, got ${show(issue.path, value)}`];
-    case 'invalid_format':
-      return [`${at(issue.path)}: expected ${issue.format === 'url' ? 'an http(s) URL' : issue.format}, got ${show(issue.path, value)}`];
-    default:
-      return [`${at(issue.path)}: ${issue.message}, got ${show(issue.path, value)}`];
+export function formatIssue(issue: BaseIssue<unknown>): string[] {
+  const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
+  const at = path.length ? path.join('.') : 'config';
+  const value = issue.input;
+  if (issue.type === 'strict_object') return [`${at}: unknown key`];
+  if (issue.type === 'variant' || issue.type === 'picklist' || issue.type === 'literal') {
+    const expected = (issue.expected ?? '').replace(/^\(|\)$/g, '').replace(/"/g, '');
+    return [`${at}: expected ${expected}, got ${show(path, value)}`];
   }
+  if (issue.kind === 'schema') return [`${at}: expected ${issue.expected}, got ${show(path, value)}`];
+  // Validations carry our own messages ("expected an http(s) URL", "expected a size…").
+  return [`${at}: ${issue.message}, got ${show(path, value)}`];
 }
-

@@ -1,230 +1,202 @@
 /**
- * The configuration file's schema (zod). Keys here are public interface: extend, never rename.
- * Sizes accept `1MiB`-style strings and durations `10s`-style strings (see units.ts).
+ * The configuration file's schema (valibot: zod 4 cost ~13 MB of resident memory, valibot
+ * ~1.5 MB, and tokenrelay is judged by its footprint). Keys here are public interface: extend,
+ * never rename. Sizes accept `1MiB`-style strings and durations `10s`-style strings (units.ts).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { PRESET_TYPES, PRESETS, type PresetType } from './providers.js';
 import { parseDuration, parseSize } from './units.js';
 
 export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'tokenrelay');
 
-const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a size such as 1048576 or "1MiB"' });
-    return z.NEVER;
-  }
-  return n;
-});
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = parseDuration(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500 or "10s"' });
-    return z.NEVER;
-  }
-  return n;
-});
+const numOrString = v.union([v.number(), v.string()]);
+const size = v.pipe(numOrString, v.check((x) => parseSize(x) !== undefined, 'expected a size such as 1048576 or "1MiB"'), v.transform((x) => parseSize(x)!));
+const duration = v.pipe(numOrString, v.check((x) => parseDuration(x) !== undefined, 'expected a duration such as 500 or "10s"'), v.transform((x) => parseDuration(x)!));
 /** Numbers may arrive as strings through `${VAR:-8080}`. */
-const intFromEnv = (min: number, max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v), z.number().int().min(min).max(max));
-
-const code = z.union([z.number(), z.string()]);
-const expiredWhen = z.strictObject({
-  status: z.array(z.number().int().min(100).max(599)).optional(),
-  bodyCodes: z.array(code).optional(),
-  bodyCodePath: z.string().min(1).optional(),
+const intFromEnv = (min: number, max: number) => v.pipe(
+  v.unknown(),
+  v.transform((x) => (typeof x === 'string' && /^\s*\d+\s*$/.test(x) ? Number(x) : x)),
+  v.number(), v.integer('expected an integer'), v.minValue(min, `expected at least ${min}`), v.maxValue(max, `expected at most ${max}`),
+);
+const nonEmpty = v.pipe(v.string(), v.minLength(1, 'expected a non-empty string'));
+const code = numOrString;
+const expiredWhen = v.strictObject({
+  status: v.optional(v.array(v.pipe(v.number(), v.integer('expected an integer'), v.minValue(100, 'expected an HTTP status'), v.maxValue(599, 'expected an HTTP status')))),
+  bodyCodes: v.optional(v.array(code)),
+  bodyCodePath: v.optional(nonEmpty),
 });
 
-const secret = z.string().optional();
-const secretFile = z.string().min(1).optional();
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name');
-const scheme = z.string().regex(/^[A-Za-z0-9._~+/-]*$/, 'expected an auth scheme such as Bearer, or ""');
-const httpUrl = z.url({ protocol: /^https?$/ });
-const templates = z.record(z.string(), z.string());
+const secret = v.optional(v.string());
+const secretFile = v.optional(nonEmpty);
+const headerName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name'));
+const scheme = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._~+/-]*$/, 'expected an auth scheme such as Bearer, or ""'));
+const httpUrl = v.pipe(v.string(), v.url('expected an http(s) URL'), v.regex(/^https?:\/\//i, 'expected an http(s) URL'));
+const templates = v.record(v.string(), v.string());
+const name = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a name of letters, digits and _'));
 
 function presetSchema<T extends PresetType>(type: T) {
-  const creds: Record<string, z.ZodType> = {};
+  const creds: Record<string, typeof secret | typeof secretFile> = {};
   for (const c of PRESETS[type].credentials) {
     creds[c] = secret;
     creds[`${c}File`] = secretFile;
   }
-  return z.strictObject({
-    type: z.literal(type),
+  return v.strictObject({
+    type: v.literal(type),
     ...creds,
-    tokenUrl: httpUrl.optional(),
+    tokenUrl: v.optional(httpUrl),
     /** Header that carries the token upstream, and the scheme before it ("" for the raw token). */
-    header: headerName.optional(),
-    scheme: scheme.optional(),
-    expiredWhen: expiredWhen.optional(),
+    header: v.optional(headerName),
+    scheme: v.optional(scheme),
+    expiredWhen: v.optional(expiredWhen),
   });
 }
 
 /** RFC 6749 §4.4 client credentials. */
-const oauth2 = z.strictObject({
-  type: z.literal('oauth2'),
+const oauth2 = v.strictObject({
+  type: v.literal('oauth2'),
   tokenUrl: httpUrl,
   clientId: secret, clientIdFile: secretFile, clientSecret: secret, clientSecretFile: secretFile,
-  clientAuth: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-  scope: z.string().optional(),
+  clientAuth: v.optional(v.picklist(['client_secret_basic', 'client_secret_post']), 'client_secret_basic'),
+  scope: v.optional(v.string()),
   /** Extra form parameters: audience, resource… */
-  params: z.record(z.string(), z.string()).optional(),
-  header: headerName.optional(),
-  scheme: scheme.optional(),
-  expiredWhen: expiredWhen.optional(),
+  params: v.optional(v.record(v.string(), v.string())),
+  header: v.optional(headerName),
+  scheme: v.optional(scheme),
+  expiredWhen: v.optional(expiredWhen),
 });
 
 /** Any token API, declared: how to ask, how to read the answer, how to inject, what "expired" is. */
-const custom = z.strictObject({
-  type: z.literal('custom'),
+const custom = v.strictObject({
+  type: v.literal('custom'),
   /** Named secrets, used in templates as {name}. */
-  credentials: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().optional()).optional(),
-  credentialsFiles: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().min(1)).optional(),
-  request: z.strictObject({
-    method: z.enum(['POST', 'GET', 'PUT']).default('POST'),
+  credentials: v.optional(v.record(name, v.optional(v.string()))),
+  credentialsFiles: v.optional(v.record(name, nonEmpty)),
+  request: v.strictObject({
+    method: v.optional(v.picklist(['POST', 'GET', 'PUT']), 'POST'),
     url: httpUrl,
-    body: z.strictObject({ type: z.enum(['json', 'form']), fields: templates }).optional(),
-    basicAuth: z.strictObject({ username: z.string(), password: z.string() }).optional(),
-    headers: templates.optional(),
+    body: v.optional(v.strictObject({ type: v.picklist(['json', 'form']), fields: templates })),
+    basicAuth: v.optional(v.strictObject({ username: v.string(), password: v.string() })),
+    headers: v.optional(templates),
   }),
-  response: z.strictObject({
+  response: v.strictObject({
     /** A business success condition on a field; absent: any HTTP 2xx. */
-    success: z.strictObject({ path: z.string().min(1), equals: z.array(code).min(1) }).optional(),
-    token: z.string().min(1),
-    lifetime: z.strictObject({ path: z.string().min(1), unit: z.enum(['seconds', 'minutes', 'milliseconds']) }).optional(),
-    defaultLifetime: z.union([z.number(), z.string()]).optional(),
-    messagePaths: z.array(z.string()).optional(),
-    errorCodePath: z.string().optional(),
+    success: v.optional(v.strictObject({ path: nonEmpty, equals: v.pipe(v.array(code), v.minLength(1, 'expected at least one value')) })),
+    token: nonEmpty,
+    lifetime: v.optional(v.strictObject({ path: nonEmpty, unit: v.picklist(['seconds', 'minutes', 'milliseconds']) })),
+    defaultLifetime: v.optional(numOrString),
+    messagePaths: v.optional(v.array(v.string())),
+    errorCodePath: v.optional(v.string()),
   }),
-  inject: z.strictObject({ header: headerName.default('authorization'), template: z.string().includes('{token}') }).optional(),
-  expiredWhen: expiredWhen.optional(),
+  inject: v.optional(v.strictObject({
+    header: v.optional(headerName, 'authorization'),
+    template: v.pipe(v.string(), v.includes('{token}', 'expected a template with {token}')),
+  })),
+  expiredWhen: v.optional(expiredWhen),
 });
 
 /** A fixed secret injected as a header (APIs with plain keys). */
-const staticAuth = z.strictObject({
-  type: z.literal('static'),
+const staticAuth = v.strictObject({
+  type: v.literal('static'),
   header: headerName,
   value: secret,
   valueFile: secretFile,
-  scheme: scheme.optional(),
+  scheme: v.optional(scheme),
 });
 
-const auth = z.discriminatedUnion('type', [
-  ...PRESET_TYPES.map((t) => presetSchema(t)) as unknown as [ReturnType<typeof presetSchema>],
-  oauth2, custom, staticAuth,
-]);
-export type RawAuth = z.output<typeof auth>;
+const auth = v.variant('type', [...PRESET_TYPES.map((t) => presetSchema(t)), oauth2, custom, staticAuth]);
+export type RawAuth = v.InferOutput<typeof oauth2> | v.InferOutput<typeof custom> | v.InferOutput<typeof staticAuth>
+  | (v.InferOutput<ReturnType<typeof presetSchema>> & { type: PresetType; [k: string]: unknown });
 
 /** `"GET /api/open/v3/voice/"`: a method (or `*`) and a path prefix after the upstream's prefix. */
-const allowRule = z.string().regex(/^(\*|[A-Z]+) \/\S*$/, 'expected "METHOD /path-prefix", e.g. "GET /api/open/v3/voice/"');
+const allowRule = v.pipe(v.string(), v.regex(/^(\*|[A-Z]+) \/\S*$/, 'expected "METHOD /path-prefix", e.g. "GET /api/open/v3/voice/"'));
 
-const upstream = z.strictObject({
-  prefix: z.string(),
-  target: z.url({ protocol: /^https?$/ }),
+const upstream = v.strictObject({
+  prefix: v.string(),
+  target: httpUrl,
   auth,
-  tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
+  tls: v.optional(v.strictObject({ ca: v.optional(nonEmpty) })),
   /** How long to wait for an upstream's response headers. */
-  timeout: duration.default(60_000),
+  timeout: v.optional(duration, 60_000),
   /** How long a token fetch may take. */
-  tokenTimeout: duration.default(10_000),
+  tokenTimeout: v.optional(duration, 10_000),
   /** How long an upstream's answer body may stall between chunks (0: never; for idle event streams). */
-  bodyTimeout: duration.default(300_000),
+  bodyTimeout: v.optional(duration, 300_000),
   /** Only these calls are forwarded (403 NOT_ALLOWED otherwise); absent: everything. */
-  allow: z.array(allowRule).optional(),
+  allow: v.optional(v.array(allowRule)),
 });
 
-export const configSchema = z.strictObject({
-  listen: z
-    .strictObject({
-      host: z.string().min(1).default('127.0.0.1'),
-      port: intFromEnv(0, 65535).default(8080),
-    })
-    .default({ host: '127.0.0.1', port: 8080 }),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-  upstreams: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - and _'), upstream),
-  replay: z
-    .strictObject({
-      /** The first bytes of a request body are kept in memory for the resend after a refresh… */
-      memoryBytes: size.default(1024 * 1024),
-      /** …the rest is spooled to a file, up to this; a larger body streams through, not retried. */
-      maxBytes: size.default(256 * 1024 * 1024),
-      spoolDir: z.string().min(1).default(DEFAULT_SPOOL_DIR),
-    })
-    .default({ memoryBytes: 1024 * 1024, maxBytes: 256 * 1024 * 1024, spoolDir: DEFAULT_SPOOL_DIR }),
-  limits: z
-    .strictObject({
-      /** Largest request body accepted (413 BODY_TOO_LARGE). */
-      maxBodyBytes: size.default(1024 ** 3),
-      /** Upstream requests in flight per upstream; more wait in a queue… */
-      maxConcurrentPerUpstream: intFromEnv(1, 100_000).default(256),
-      /** …of at most this many (then 503 OVERLOADED with Retry-After). */
-      maxQueuePerUpstream: intFromEnv(0, 1_000_000).default(1024),
-      /** Largest request head (431 past it). */
-      maxHeaderBytes: size.default(16 * 1024),
-      /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
-      inspectBytes: size.default(64 * 1024),
-    })
-    .default({
-      maxBodyBytes: 1024 ** 3, maxConcurrentPerUpstream: 256, maxQueuePerUpstream: 1024, maxHeaderBytes: 16 * 1024, inspectBytes: 64 * 1024,
-    }),
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = v.strictObject({
+  listen: v.optional(v.strictObject({
+    host: v.optional(nonEmpty, '127.0.0.1'),
+    port: v.optional(intFromEnv(0, 65535), 8080),
+  }), {}),
+  logLevel: v.optional(v.picklist(logLevels)),
+  upstreams: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - and _')), upstream),
+  replay: v.optional(v.strictObject({
+    /** The first bytes of a request body are kept in memory for the resend after a refresh… */
+    memoryBytes: v.optional(size, 1024 * 1024),
+    /** …the rest is spooled to a file, up to this; a larger body streams through, not retried. */
+    maxBytes: v.optional(size, 256 * 1024 * 1024),
+    spoolDir: v.optional(nonEmpty, DEFAULT_SPOOL_DIR),
+  }), {}),
+  limits: v.optional(v.strictObject({
+    /** Largest request body accepted (413 BODY_TOO_LARGE). */
+    maxBodyBytes: v.optional(size, 1024 ** 3),
+    /** Upstream requests in flight per upstream; more wait in a queue… */
+    maxConcurrentPerUpstream: v.optional(intFromEnv(1, 100_000), 256),
+    /** …of at most this many (then 503 OVERLOADED with Retry-After). */
+    maxQueuePerUpstream: v.optional(intFromEnv(0, 1_000_000), 1024),
+    /** Largest request head (431 past it). */
+    maxHeaderBytes: v.optional(size, 16 * 1024),
+    /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
+    inspectBytes: v.optional(size, 64 * 1024),
+  }), {}),
   /** Inbound authentication: clients present one of these keys. Absent: off. */
-  inbound: z
-    .strictObject({
-      apiKeys: z.array(z.string().optional()).default([]),
-      apiKeyFiles: z.array(z.string().min(1)).default([]),
-      header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).default('X-Tokenrelay-Key'),
-    })
-    .optional(),
+  inbound: v.optional(v.strictObject({
+    apiKeys: v.optional(v.array(v.optional(v.string())), []),
+    apiKeyFiles: v.optional(v.array(nonEmpty), []),
+    header: v.optional(headerName, 'X-Tokenrelay-Key'),
+  })),
   /** Where tokens are cached: this process's memory, or a Redis shared by every replica. */
-  tokenCache: z
-    .discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('memory') }),
-      z.strictObject({
-        type: z.literal('redis'),
-        /** redis://[:password@]host:port/db or rediss:// for TLS. */
-        url: z.string().min(1).optional(),
-        /** Passed to ioredis as they are: sentinels, name, password, tls, db… */
-        options: z.record(z.string(), z.unknown()).optional(),
-        cluster: z.strictObject({
-          nodes: z.array(z.union([z.string(), z.strictObject({ host: z.string(), port: z.number().int() })])).min(1),
-          options: z.record(z.string(), z.unknown()).optional(),
-        }).optional(),
-        keyPrefix: z.string().default('tokenrelay:'),
-        /** 32 random bytes in base64 (openssl rand -base64 32): tokens are stored AES-256-GCM encrypted. */
-        encryptionKey: z.string().optional(),
-        encryptionKeyFile: z.string().min(1).optional(),
-      }),
-    ])
-    .default({ type: 'memory' }),
+  tokenCache: v.optional(v.variant('type', [
+    v.strictObject({ type: v.literal('memory') }),
+    v.strictObject({
+      type: v.literal('redis'),
+      /** redis://[:password@]host:port/db or rediss:// for TLS. */
+      url: v.optional(nonEmpty),
+      /** Passed to ioredis as they are: sentinels, name, password, tls, db… */
+      options: v.optional(v.record(v.string(), v.unknown())),
+      cluster: v.optional(v.strictObject({
+        nodes: v.pipe(v.array(v.union([v.string(), v.strictObject({ host: v.string(), port: v.pipe(v.number(), v.integer()) })])), v.minLength(1, 'expected at least one node')),
+        options: v.optional(v.record(v.string(), v.unknown())),
+      })),
+      keyPrefix: v.optional(v.string(), 'tokenrelay:'),
+      /** 32 random bytes in base64 (openssl rand -base64 32): tokens are stored AES-256-GCM encrypted. */
+      encryptionKey: v.optional(v.string()),
+      encryptionKeyFile: v.optional(nonEmpty),
+    }),
+  ]), { type: 'memory' }),
   /** Admin endpoints (/healthz, /readyz, /metrics) on their own port; absent: on the main port. */
-  admin: z
-    .strictObject({
-      host: z.string().min(1).optional(),
-      port: intFromEnv(0, 65535),
-    })
-    .optional(),
-  readiness: z
-    .strictObject({
-      /** true: /readyz is 503 until every upstream with credentials holds a token (fetched at start). */
-      requireTokens: z.boolean().default(false),
-    })
-    .default({ requireTokens: false }),
-  reload: z
-    .strictObject({
-      /** Reload when the config file or a secret file it names changes (SIGHUP always reloads). */
-      watch: z.boolean().default(true),
-      /** How often watched files are checked. */
-      interval: duration.default(1000),
-    })
-    .default({ watch: true, interval: 1000 }),
-  shutdown: z
-    .strictObject({
-      /** How long in-flight requests may run after SIGTERM before connections are closed. */
-      gracePeriod: duration.default(10_000),
-    })
-    .default({ gracePeriod: 10_000 }),
+  admin: v.optional(v.strictObject({ host: v.optional(nonEmpty), port: intFromEnv(0, 65535) })),
+  readiness: v.optional(v.strictObject({
+    /** true: /readyz is 503 until every upstream with credentials holds a token (fetched at start). */
+    requireTokens: v.optional(v.boolean(), false),
+  }), {}),
+  reload: v.optional(v.strictObject({
+    /** Reload when the config file or a secret file it names changes (SIGHUP always reloads). */
+    watch: v.optional(v.boolean(), true),
+    /** How often watched files are checked. */
+    interval: v.optional(duration, 1000),
+  }), {}),
+  shutdown: v.optional(v.strictObject({
+    /** How long in-flight requests may run after SIGTERM before connections are closed. */
+    gracePeriod: v.optional(duration, 10_000),
+  }), {}),
 });
 
-export type RawConfig = z.output<typeof configSchema>;
-export type RawUpstream = z.output<typeof upstream>;
+export type RawConfig = v.InferOutput<typeof configSchema>;
+export type RawUpstream = RawConfig['upstreams'][string];

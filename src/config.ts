@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import * as v from 'valibot';
 import { configSchema } from './config-schema.js';
 import { interpolate, type Unresolved } from './env.js';
 import { ConfigError } from './errors.js';
@@ -128,15 +129,15 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   for (const u of fatalUnset) problems.push(`${u.path}: environment variable ${u.variable} is not set`);
   const fatalPaths = new Set(fatalUnset.map((u) => u.path));
 
-  const parsed = configSchema.safeParse(filled);
+  const parsed = v.safeParse(configSchema, filled, { abortEarly: false });
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (!fatalPaths.has(issue.path.join('.'))) problems.push(...formatIssue(issue, filled));
+    for (const issue of parsed.issues) {
+      if (!fatalPaths.has((issue.path ?? []).map((p) => String(p.key)).join('.'))) problems.push(...formatIssue(issue));
     }
     throw new ConfigError(problems);
   }
   if (problems.length) throw new ConfigError(problems);
-  const raw = parsed.data;
+  const raw = parsed.output;
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
   const tokenCache = planTokenCache(raw.tokenCache, readFile, problems);
