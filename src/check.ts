@@ -3,7 +3,7 @@
  * type and which secrets are present (names only); with `fetch`, one token fetch each with its
  * outcome, lifetime and latency. Never prints a secret or a token.
  */
-import { Agent } from 'undici';
+import { Agent } from './undici.js';
 import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { parseTokenAnswer } from './token-answer.js';

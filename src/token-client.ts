@@ -3,7 +3,7 @@
  * filled with credentials), send it with a timeout, read a bounded answer. Validation is
  * token-answer.ts's job.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from './undici.js';
 import { TokenRelayError } from './errors.js';
 import { fill, type TokenRequestSpec } from './providers.js';
 import type { TokenAnswer } from './token-answer.js';
@@ -58,11 +58,12 @@ export async function fetchTokenAnswer(
 ): Promise<TokenAnswer> {
   const { method, headers, body } = buildTokenRequest(spec, creds);
   try {
-    const res = await request(url, {
+    const res = await dispatcher.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method,
       headers,
       body: method === 'GET' ? undefined : (body ?? ''),
-      dispatcher,
       signal: AbortSignal.timeout(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -1,5 +1,5 @@
 /** Builds each upstream's runtime once: its connection pool and its token source. */
-import { Agent, Pool, type Dispatcher } from 'undici';
+import { Agent, Pool, type Dispatcher } from './undici.js';
 import type { UpstreamPlan } from './config.js';
 import type { UpstreamRuntime } from './forwarder.js';
 import type { Logger } from './logger.js';
