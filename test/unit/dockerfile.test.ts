@@ -29,6 +29,6 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^USER [1-9]\d*(:\d+)?$/m);
     expect(runtime).toMatch(/^EXPOSE 8080\b/m);
     expect(runtime).toMatch(/^HEALTHCHECK /m);
-    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\.js"\]$/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", (?:"--[\w-]+=\w+", )*"dist\/cli\.js"\]$/m);
   });
 });
