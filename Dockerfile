@@ -30,4 +30,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.TOKENRELAY_HEALTH_URL).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node as PID 1: tokenrelay handles SIGTERM itself (drains, exits 0). A small V8 young
 # generation keeps peak memory under load ~15 MB lower at no measurable cost (README, Performance).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/cli.js"]

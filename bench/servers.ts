@@ -53,7 +53,7 @@ export async function startTokenrelay(name: string, upstreamPort: number): Promi
   const file = join(dir, 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
   // As shipped: the image, `npm start` and the `tokenrelay` bin all run node with this flag.
-  return startNode(name, ['--max-semi-space-size=4', 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  return startNode(name, ['--max-semi-space-size=8', 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 async function freePort(): Promise<number> {

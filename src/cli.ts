@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The only module that touches `process`: flags, environment, signals and exit codes.
  * Exit codes: 0 clean stop, 1 runtime failure (or a failed check), 2 invalid configuration or usage.
