@@ -168,14 +168,11 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   server.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
   // CONNECT would make tokenrelay a tunnel to anywhere: refused.
   server.on('connect', (_req, socket) => {
-    const body = new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toBody();
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toRawResponse());
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = new TokenRelayError(status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', 'malformed request').toBody();
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(new TokenRelayError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', 'malformed request').toRawResponse());
   });
 
   async function warmTokens(): Promise<void> {

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * One table of every error tokenrelay answers with: a stable `code` (what clients and tests
  * match on), its HTTP status, and a default message. Messages never carry secrets or tokens.
@@ -36,6 +38,12 @@ export class TokenRelayError extends Error {
     this.status = ERRORS[code].status;
     this.upstream = options.upstream;
     this.transient = options.transient ?? false;
+  }
+
+  /** The whole HTTP/1.1 answer, for sockets outside a request (parse errors, CONNECT, upgrades). */
+  toRawResponse(): string {
+    const body = this.toBody();
+    return `HTTP/1.1 ${this.status} ${STATUS_CODES[this.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
   }
 
   /** The JSON body sent to clients: `{"error":{"code","message","upstream"}}`. */

@@ -5,11 +5,11 @@
  * Everything else streams straight back with backpressure both ways.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher, Pool } from './undici.js';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { bodySaysExpired, shouldPeek } from './inspect.js';
+import { bodySaysExpired, shouldPeek, statusSaysExpired } from './inspect.js';
 import { UpstreamAnswer, type Peeked } from './upstream-call.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -32,15 +32,13 @@ export interface RequestContext {
   errorCode?: string;
 }
 
-type Answer = UpstreamAnswer;
-
 export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
   /** The inbound key header, stripped before forwarding. */
   dropHeader?: string;
 }) {
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
-    token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<Answer> {
+    token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<UpstreamAnswer> {
     const { inject, name, timeoutMs } = up.plan;
     // The proxy's own header goes on last, over anything the client sent.
     headers[inject.header] = inject.prefix + token + inject.suffix;
@@ -53,15 +51,18 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   }
 
   /** Is this answer an expired-token signal? Reads small JSON bodies (bounded) to find out. */
-  async function judge(up: UpstreamRuntime, answer: Answer): Promise<{ expired: boolean; peeked?: Peeked }> {
+  async function judge(up: UpstreamRuntime, answer: UpstreamAnswer): Promise<{ expired: boolean; peeked?: Peeked }> {
     const when = up.plan.expiredWhen;
-    if (when.status.includes(answer.statusCode)) return { expired: !when.bearerChallenge || challengeSaysExpired(answer.headers['www-authenticate']) };
+    if (when.status.includes(answer.statusCode)) return { expired: statusSaysExpired(when, answer.statusCode, answer.headers['www-authenticate']) };
     if (!shouldPeek(when, answer.headers, inspectBytes)) return { expired: false };
     const peeked = await answer.peek(inspectBytes);
-    return { expired: peeked.ended && bodySaysExpired(when, Buffer.concat(peeked.chunks)), peeked };
+    if (!peeked.ended) return { expired: false, peeked };
+    // Joined once: the same buffer is judged and, when it is not an expired signal, sent.
+    const body = peeked.chunks.length === 1 ? peeked.chunks[0]! : Buffer.concat(peeked.chunks);
+    return { expired: bodySaysExpired(when, body), peeked: { chunks: [body], ended: true } };
   }
 
-  function reply(res: ServerResponse, answer: Answer, peeked: Peeked | undefined, ctx: RequestContext): void {
+  function reply(res: ServerResponse, answer: UpstreamAnswer, peeked: Peeked | undefined, ctx: RequestContext): void {
     ctx.status = answer.statusCode;
     const headers = clientResponseHeaders(answer.headers);
     headers['x-request-id'] = ctx.reqId;
@@ -141,17 +142,6 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       replay?.release();
     }
   };
-}
-
-/**
- * RFC 6750 §3.1: a Bearer challenge that names an error means "expired" only for
- * `invalid_token`; one that names no error (no token was accepted at all) also does.
- */
-export function challengeSaysExpired(header: string | string[] | undefined): boolean {
-  const h = Array.isArray(header) ? header.join(', ') : header;
-  if (!h) return true;
-  const m = /\berror\s*=\s*"?([A-Za-z_]+)"?/i.exec(h);
-  return !m || m[1] === 'invalid_token';
 }
 
 const SMALL_BODY = 64 * 1024;

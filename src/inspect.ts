@@ -31,3 +31,19 @@ export function bodySaysExpired(when: ExpiredWhen, body: Buffer): boolean {
     return false;
   }
 }
+
+/**
+ * RFC 6750 §3.1: a Bearer challenge that names an error means "expired" only for
+ * `invalid_token`; one that names no error (no token was accepted at all) also does.
+ */
+function challengeSaysExpired(header: string | string[] | undefined): boolean {
+  const h = Array.isArray(header) ? header.join(', ') : header;
+  if (!h) return true;
+  const m = /\berror\s*=\s*"?([A-Za-z_]+)"?/i.exec(h);
+  return !m || m[1] === 'invalid_token';
+}
+
+/** Is an answer with this status (and challenge) an expired-token signal? */
+export function statusSaysExpired(when: ExpiredWhen, status: number, wwwAuthenticate: string | string[] | undefined): boolean {
+  return when.status.includes(status) && (!when.bearerChallenge || challengeSaysExpired(wwwAuthenticate));
+}

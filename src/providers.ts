@@ -108,7 +108,6 @@ export const PRESETS = {
 
 export type PresetType = keyof typeof PRESETS;
 export const PRESET_TYPES = Object.keys(PRESETS) as PresetType[];
-export const AUTH_TYPES = [...PRESET_TYPES, 'oauth2', 'custom', 'static'] as const;
 
 /** Config keys whose values are secrets wherever they appear. */
 export const CREDENTIAL_KEYS: ReadonlySet<string> = new Set([

@@ -8,16 +8,14 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { TokenRelayError } from './errors.js';
-import { challengeSaysExpired } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
+import { statusSaysExpired } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Logger } from './logger.js';
 import type { LiveUpstream, Runtime } from './runtime.js';
 
 function refuse(socket: Duplex, err: TokenRelayError): void {
-  const body = err.toBody();
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[err.status] ?? 'Error';
-  socket.end(`HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(err.toRawResponse());
 }
 
 function head(status: number, message: string, raw: string[]): string {
@@ -66,9 +64,7 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
     try {
       let token = await tokens.get();
       let attempt = await connect(up, req, path, token);
-      const expired = (res: IncomingMessage) => plan.expiredWhen.status.includes(res.statusCode ?? 0)
-        && (!plan.expiredWhen.bearerChallenge || challengeSaysExpired(res.headers['www-authenticate']));
-      if (!attempt.socket && expired(attempt.res)) {
+      if (!attempt.socket && statusSaysExpired(plan.expiredWhen, attempt.res.statusCode ?? 0, attempt.res.headers['www-authenticate'])) {
         attempt.res.resume();
         token = await tokens.renew(token);
         attempt = await connect(up, req, path, token);
