@@ -12,7 +12,7 @@ import type { RelayConfig } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { upstreamError, type RequestContext } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
-import { createAccessLog, createLogger, type Logger } from './logger.js';
+import { createAccessLog, createLogger, type AccessEntry, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { SharedTokenCache } from './shared-cache.js';
@@ -126,16 +126,21 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
     }
     const started = performance.now();
-    const ctx: RequestContext = { retried: false, reqId };
+    // One object per request: the forwarder's context and, once the answer is done, the
+    // access-log entry (all fields set here, so its shape never changes).
+    const ctx: RequestContext & AccessEntry = {
+      retried: false, reqId, status: 0, errorCode: undefined,
+      upstream: name, method: req.method, path, durationMs: 0, code: undefined,
+    };
     res.on('close', () => {
-      const status = res.writableFinished ? (ctx.status ?? res.statusCode) : 499;
+      const status = res.writableFinished ? (ctx.status || res.statusCode) : 499;
       const seconds = (performance.now() - started) / 1000;
       metrics.request(name, status, seconds);
+      ctx.status = status;
+      ctx.durationMs = Math.round(seconds * 1e4) / 10;
+      ctx.code = ctx.errorCode;
       // SECURITY: the path without its query (queries can carry keys); no header values.
-      accessLog({
-        reqId, upstream: name, method: req.method, path, status, durationMs: Math.round(seconds * 1e4) / 10,
-        retried: ctx.retried, code: ctx.errorCode,
-      });
+      accessLog(ctx);
     });
     forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone

@@ -8,9 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher, Pool } from './undici.js';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { bodySaysExpired, shouldPeek, statusSaysExpired } from './inspect.js';
-import { UpstreamAnswer, type Peeked } from './upstream-call.js';
+import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Limiter } from './limiter.js';
@@ -37,6 +37,19 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   /** The inbound key header, stripped before forwarding. */
   dropHeader?: string;
 }) {
+  // What to read before settling an answer: nothing when the status decides, else a small JSON
+  // body (bounded). One rule per upstream plan, made once.
+  const peekRules = new WeakMap<UpstreamPlan, PeekRule>();
+  function peekRule(plan: UpstreamPlan): PeekRule {
+    let rule = peekRules.get(plan);
+    if (!rule) {
+      const when = plan.expiredWhen;
+      rule = (status, headers) => (!when.status.includes(status) && shouldPeek(when, headers, inspectBytes) ? inspectBytes : 0);
+      peekRules.set(plan, rule);
+    }
+    return rule;
+  }
+
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
     token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<UpstreamAnswer> {
     const { inject, name, timeoutMs } = up.plan;
@@ -45,32 +58,29 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const started = performance.now();
     const answer = await UpstreamAnswer.send(up.pool, {
       path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
-    }, signal);
+    }, signal, peekRule(up.plan));
     metrics.upstreamLatency(name, (performance.now() - started) / 1000);
     return answer;
   }
 
-  /** Is this answer an expired-token signal? Reads small JSON bodies (bounded) to find out. */
-  async function judge(up: UpstreamRuntime, answer: UpstreamAnswer): Promise<{ expired: boolean; peeked?: Peeked }> {
+  /** Is this answer an expired-token signal? By its status, or by the code in a small JSON body read whole. */
+  function judge(up: UpstreamRuntime, answer: UpstreamAnswer): boolean {
     const when = up.plan.expiredWhen;
-    if (when.status.includes(answer.statusCode)) return { expired: statusSaysExpired(when, answer.statusCode, answer.headers['www-authenticate']) };
-    if (!shouldPeek(when, answer.headers, inspectBytes)) return { expired: false };
-    const peeked = await answer.peek(inspectBytes);
-    if (!peeked.ended) return { expired: false, peeked };
-    // Joined once: the same buffer is judged and, when it is not an expired signal, sent.
-    const body = peeked.chunks.length === 1 ? peeked.chunks[0]! : Buffer.concat(peeked.chunks);
-    return { expired: bodySaysExpired(when, body), peeked: { chunks: [body], ended: true } };
+    if (when.status.includes(answer.statusCode)) return statusSaysExpired(when, answer.statusCode, answer.headers['www-authenticate']);
+    const peeked = answer.peeked;
+    return peeked !== undefined && peeked.ended && bodySaysExpired(when, peeked.chunks[0]!);
   }
 
-  function reply(res: ServerResponse, answer: UpstreamAnswer, peeked: Peeked | undefined, ctx: RequestContext): void {
+  function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext): void {
     ctx.status = answer.statusCode;
-    const headers = clientResponseHeaders(answer.headers);
+    // A fresh object per answer, already without hop-by-hop headers: sent as it is.
+    const headers = answer.headers;
     headers['x-request-id'] = ctx.reqId;
     res.writeHead(answer.statusCode, headers);
+    const peeked = answer.peeked;
     if (peeked) {
-      const { chunks } = peeked;
-      if (peeked.ended) return void res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      for (const c of chunks) res.write(c);
+      if (peeked.ended) return void res.end(peeked.chunks[0]);
+      for (const c of peeked.chunks) res.write(c);
     }
     // A client that hangs up aborts the upstream request through the forwarder's signal; an
     // upstream that fails mid-body closes the client connection rather than truncating silently.
@@ -89,11 +99,11 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // request cost ~2% of the CPU of a proxied request.
     const abort = new ClientGone();
     let release: (() => void) | undefined;
-    res.once('close', () => {
+    res.on('close', () => {
       release?.();
       if (!res.writableFinished) abort.fire();
     });
-    release = await up.limiter.acquire(abort);
+    release = up.limiter.tryAcquire() ?? await up.limiter.acquire(abort);
 
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
     // A small body of known length is read whole and sent as one buffer (the same buffer is the
@@ -101,15 +111,14 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes) ? await readSmall(req) : undefined;
     const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes) : undefined;
     try {
-      const token = await tokens.get();
+      const token = tokens.current() ?? await tokens.get();
       const baseHeaders = upstreamRequestHeaders(req.headers, {
         clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host,
       }, undefined, dropHeader);
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
       const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
-      const verdict = await judge(up, first);
-      if (!verdict.expired) return reply(res, first, verdict.peeked, ctx);
+      if (!judge(up, first)) return reply(res, first, ctx);
 
       // Expired. The body must be whole before it can be resent.
       if (replay && !replay.replayable) {
@@ -118,10 +127,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
           logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
-          return reply(res, first, verdict.peeked, ctx);
+          return reply(res, first, ctx);
         }
       }
-      if (!verdict.peeked?.ended) first.dump();
+      if (!first.peeked?.ended) first.dump();
       ctx.retried = true;
       let fresh: string;
       try {
@@ -131,10 +140,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
         throw err;
       }
       const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
-      const again = await judge(up, second);
-      metrics.retry(plan.name, again.expired ? 'expired_again' : 'success');
+      metrics.retry(plan.name, judge(up, second) ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
-      return reply(res, second, again.peeked, ctx);
+      return reply(res, second, ctx);
     } catch (err) {
       // The body's own failure (too large, client gone) explains an upstream error better.
       throw replay?.error ?? err;

@@ -66,14 +66,29 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** Response headers for the client: the upstream's minus hop-by-hop ones. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = connectionTokens(upstream.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const key in upstream) {
-    if (HOP_BY_HOP.has(key) || named?.has(key)) continue;
-    const v = upstream[key];
-    if (v !== undefined) out[key] = v;
+export type ResponseHeaders = Record<string, string | string[]>;
+
+/**
+ * An upstream answer's raw head (undici's [name, value, …] buffers) as the headers for the
+ * client: names lowercased, repeats joined (Set-Cookie kept as a list), hop-by-hop ones and any
+ * named in `Connection` left out. One pass, one object: it runs on every answer.
+ */
+export function responseHeaders(raw: Buffer[]): ResponseHeaders {
+  const out: ResponseHeaders = {};
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toString('latin1').toLowerCase();
+    const v = raw[i + 1]!.toString('latin1');
+    if (HOP_BY_HOP.has(k)) {
+      if (k === 'connection') connection = connection === undefined ? v : `${connection}, ${v}`;
+      continue;
+    }
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[k] = k === 'set-cookie' ? [prev, v] : `${prev}, ${v}`;
   }
+  const named = connectionTokens(connection);
+  if (named) for (const k of named) delete out[k];
   return out;
 }

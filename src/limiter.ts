@@ -11,6 +11,8 @@ export interface AbortLike {
 }
 
 export interface Limiter {
+  /** A release function when a slot is free now, else undefined (then use acquire()). */
+  tryAcquire(): (() => void) | undefined;
   /** Resolves with a release function once a slot is free; rejects OVERLOADED when the queue is full. */
   acquire(signal?: AbortLike): Promise<() => void>;
   readonly active: number;
@@ -42,6 +44,11 @@ export function createLimiter({ max, queue, upstream }: { max: number; queue: nu
     },
     get waiting() {
       return waiters.length;
+    },
+    tryAcquire() {
+      if (active >= max) return undefined;
+      active++;
+      return once();
     },
     acquire(signal) {
       if (active < max) {

@@ -1,12 +1,15 @@
 /**
  * One upstream request on undici's dispatch API, without the promise-and-Readable layer of
  * `request()` (an AsyncResource and a BodyReadable per request showed in the profile). The
- * answer's body is held (paused, bounded) until the forwarder picks what to do with it: pipe it
- * to the client, read a small JSON body to look for an expired-token code, or drop it.
+ * answer object is itself the dispatch handler (no closures per request), and settles once:
+ * when the head arrives, or, for an answer worth reading (a small JSON body that may carry an
+ * expired-token code), when that body is complete or has outgrown the read limit. The rest of a
+ * body is held (paused, bounded) until the forwarder pipes it to the client or drops it.
  * Backpressure: the upstream socket pauses whenever the client (or the hold buffer) is full.
  */
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { responseHeaders, type ResponseHeaders } from './headers.js';
 
 export interface Peeked {
   chunks: Buffer[];
@@ -19,101 +22,116 @@ export interface AbortLike {
   addEventListener(type: 'abort', fn: () => void): void;
 }
 
+/** Whether to read the body before settling, and how many bytes at most. 0: don't. */
+export type PeekRule = (statusCode: number, headers: ResponseHeaders) => number;
+
 const HOLD = 64 * 1024;
 
-function parseHeaders(raw: Buffer[]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toString('latin1').toLowerCase();
-    const v = raw[i + 1]!.toString('latin1');
-    const prev = out[k];
-    if (prev === undefined) out[k] = v;
-    else if (Array.isArray(prev)) prev.push(v);
-    else out[k] = k === 'set-cookie' ? [prev, v] : `${prev}, ${v}`;
-  }
-  return out;
+function aborted(): Error {
+  return Object.assign(new Error('client went away'), { code: 'UND_ERR_ABORTED' });
 }
 
 export class UpstreamAnswer {
   statusCode = 0;
-  headers: Record<string, string | string[]> = {};
+  headers: ResponseHeaders = {};
+  /** The body read before settling (see PeekRule), if it was read. */
+  peeked: Peeked | undefined = undefined;
   private mode: 'hold' | 'pipe' | 'peek' | 'dump' = 'hold';
   private held: Buffer[] = [];
   private heldSize = 0;
   private ended = false;
-  private failed: Error | undefined;
-  private resumeFn: (() => void) | undefined;
-  private abortFn: ((err: Error) => void) | undefined;
-  private res: ServerResponse | undefined;
+  private failed: Error | undefined = undefined;
+  private resumeFn: (() => void) | undefined = undefined;
+  private abortFn: ((err: Error) => void) | undefined = undefined;
+  private res: ServerResponse | undefined = undefined;
   private peekLimit = 0;
-  private peekDone: { resolve: (p: Peeked) => void; reject: (e: Error) => void } | undefined;
-  private started: { resolve: (a: UpstreamAnswer) => void; reject: (e: Error) => void };
+  private settled = false;
 
-  private constructor(started: UpstreamAnswer['started']) {
-    this.started = started;
-  }
+  private constructor(
+    private readonly signal: AbortLike,
+    private readonly rule: PeekRule,
+    private readonly resolve: (a: UpstreamAnswer) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
 
-  static send(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortLike): Promise<UpstreamAnswer> {
+  static send(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortLike, rule: PeekRule): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
-      const a = new UpstreamAnswer({ resolve, reject });
-      signal.addEventListener('abort', () => a.abortFn?.(Object.assign(new Error('client went away'), { code: 'UND_ERR_ABORTED' })));
-      dispatcher.dispatch(opts, a.handler(signal));
+      const a = new UpstreamAnswer(signal, rule, resolve, reject);
+      signal.addEventListener('abort', () => a.abortFn?.(aborted()));
+      dispatcher.dispatch(opts, a);
     });
   }
 
-  private handler(signal: AbortLike) {
-    return {
-      onConnect: (abort: (err: Error) => void) => {
-        this.abortFn = abort;
-        if (signal.aborted) abort(Object.assign(new Error('client went away'), { code: 'UND_ERR_ABORTED' }));
-      },
-      onHeaders: (statusCode: number, raw: Buffer[], resume: () => void): boolean => {
-        if (statusCode < 200) return true;
-        this.statusCode = statusCode;
-        this.headers = parseHeaders(raw);
-        this.resumeFn = resume;
-        this.started.resolve(this);
-        return true;
-      },
-      onData: (chunk: Buffer): boolean => {
-        switch (this.mode) {
-          case 'pipe':
-            return this.res!.write(chunk);
-          case 'dump':
-            return true;
-          case 'peek':
-            this.held.push(chunk);
-            this.heldSize += chunk.length;
-            if (this.heldSize <= this.peekLimit) return true;
-            this.mode = 'hold';
-            this.settlePeek(false);
-            return false;
-          default:
-            this.held.push(chunk);
-            this.heldSize += chunk.length;
-            return this.heldSize < HOLD;
-        }
-      },
-      onComplete: () => {
-        this.ended = true;
-        if (this.mode === 'pipe') this.res!.end();
-        else if (this.mode === 'peek') this.settlePeek(true);
-      },
-      onError: (err: Error) => {
-        this.failed = err;
-        if (!this.statusCode) return this.started.reject(err);
-        if (this.mode === 'pipe') this.res!.destroy();
-        else if (this.mode === 'peek') this.peekDone?.reject(err);
-      },
-    };
+  // The dispatch handler (undici calls these as methods of this object).
+  onConnect(abort: (err: Error) => void): void {
+    this.abortFn = abort;
+    if (this.signal.aborted) abort(aborted());
   }
 
-  private settlePeek(ended: boolean): void {
-    const chunks = this.held;
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.statusCode = statusCode;
+    this.headers = responseHeaders(raw);
+    this.resumeFn = resume;
+    const limit = this.rule(statusCode, this.headers);
+    if (limit <= 0) return this.settle();
+    this.mode = 'peek';
+    this.peekLimit = limit;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    switch (this.mode) {
+      case 'pipe':
+        return this.res!.write(chunk);
+      case 'dump':
+        return true;
+      case 'peek':
+        this.held.push(chunk);
+        this.heldSize += chunk.length;
+        if (this.heldSize <= this.peekLimit) return true;
+        // Too big to be an expired-token answer: settle with what was read, hold the rest.
+        this.mode = 'hold';
+        this.takePeeked(false);
+        this.settle();
+        return false;
+      default:
+        this.held.push(chunk);
+        this.heldSize += chunk.length;
+        return this.heldSize < HOLD;
+    }
+  }
+
+  onComplete(): void {
+    this.ended = true;
+    if (this.mode === 'pipe') this.res!.end();
+    else if (this.mode === 'peek') {
+      this.mode = 'hold';
+      this.takePeeked(true);
+      this.settle();
+    }
+  }
+
+  onError(err: Error): void {
+    this.failed = err;
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(err);
+    } else if (this.mode === 'pipe') this.res!.destroy();
+  }
+
+  private settle(): boolean {
+    this.settled = true;
+    this.resolve(this);
+    return true;
+  }
+
+  private takePeeked(ended: boolean): void {
+    const { held } = this;
+    // Joined once: the same buffer is judged and, when it is not an expired signal, sent.
+    this.peeked = { chunks: ended && held.length > 1 ? [Buffer.concat(held)] : held, ended };
     this.held = [];
     this.heldSize = 0;
-    this.peekDone?.resolve({ chunks, ended });
-    this.peekDone = undefined;
   }
 
   private resume(): void {
@@ -133,26 +151,10 @@ export class UpstreamAnswer {
     this.resume();
   }
 
-  /** Reads until the body ends or more than `limit` bytes are held; the rest stays paused. */
-  peek(limit: number): Promise<Peeked> {
-    if (this.failed) return Promise.reject(this.failed);
-    if (this.ended || this.heldSize > limit) {
-      const chunks = this.held;
-      this.held = [];
-      this.heldSize = 0;
-      return Promise.resolve({ chunks, ended: this.ended });
-    }
-    this.mode = 'peek';
-    this.peekLimit = limit;
-    return new Promise((resolve, reject) => {
-      this.peekDone = { resolve, reject };
-      this.resume();
-    });
-  }
-
   /** Drops the body (the connection stays reusable once it has been read). */
   dump(): void {
     this.held = [];
+    this.peeked = undefined;
     this.mode = 'dump';
     this.resume();
   }
