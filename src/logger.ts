@@ -34,14 +34,22 @@ export function createLogger({ level = 'info', destination }: LoggerOptions = {}
 }
 
 /**
- * Log lines to stdout, batched: joined and written (fs.write, off the event loop) once 32 KiB
- * have gathered or every 100 ms. pino's own async destination (sonic-boom) measured ~6.5 µs a
- * line here, this ~1.7 µs; the access log writes a line per request. Bounded: if stdout stops
- * draining, lines past 16 MiB are dropped and counted rather than held.
+ * Log lines to stdout, batched: each line is encoded into a 64 KiB buffer as it comes, and a
+ * buffer is written (fs.write, off the event loop) when full or within 100 ms. Lines never wait
+ * as strings: held strings outlive young-generation collections and get promoted, and joining
+ * them costs a copy. pino's own async destination (sonic-boom) measured ~6.5 µs a line here,
+ * joined strings ~1.7 µs, this ~0.3 µs. Bounded: if stdout stops draining, lines past 16 MiB
+ * are dropped and counted rather than held.
  */
-class StdoutSink {
-  private parts: string[] = [];
-  private len = 0;
+const SLAB = 64 * 1024;
+const MAX_PENDING = 16 * 1024 * 1024;
+
+export class StdoutSink {
+  private slab = Buffer.allocUnsafe(SLAB);
+  private used = 0;
+  /** Full buffers waiting for the write in progress. */
+  private queue: Buffer[] = [];
+  private queued = 0;
   private writing = false;
   private dropped = 0;
 
@@ -50,45 +58,70 @@ class StdoutSink {
   }
 
   write(line: string): boolean {
-    if (this.len > 16 * 1024 * 1024) {
-      this.dropped++;
-      return true;
+    // Room for the worst case (3 bytes a UTF-16 unit). A full buffer is written at once, the
+    // rest by the timer: each write hands work to a libuv thread, so fewer, larger ones.
+    const worst = line.length * 3;
+    if (worst > SLAB - this.used) {
+      this.seal();
+      if (worst > SLAB) this.enqueue(Buffer.from(line));
+      this.flush();
+      if (worst > SLAB) return true;
     }
-    this.parts.push(line);
-    this.len += line.length;
-    if (this.len >= 32 * 1024) this.flush();
+    this.used += this.slab.write(line, this.used);
     return true;
   }
 
-  private take(): string {
-    if (this.dropped) {
-      this.parts.push(`{"level":"warn","time":${Date.now()},"service":"tokenrelay","dropped":${this.dropped},"msg":"stdout was not draining: log lines dropped"}\n`);
+  /** Moves the current buffer's content to the queue. */
+  private seal(): void {
+    if (this.used === 0) return;
+    this.enqueue(this.slab.subarray(0, this.used));
+    this.slab = Buffer.allocUnsafe(SLAB);
+    this.used = 0;
+  }
+
+  private enqueue(buf: Buffer): void {
+    if (this.queued + buf.length > MAX_PENDING) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(buf);
+    this.queued += buf.length;
+  }
+
+  private take(): Buffer | undefined {
+    this.seal();
+    if (this.dropped && this.queued < MAX_PENDING) {
+      this.queue.push(Buffer.from(`{"level":"warn","time":${Date.now()},"service":"tokenrelay","dropped":${this.dropped},"msg":"stdout was not draining: log lines dropped"}\n`));
       this.dropped = 0;
     }
-    const s = this.parts.join('');
-    this.parts = [];
-    this.len = 0;
-    return s;
+    if (this.queue.length === 0) return undefined;
+    const buf = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
+    this.queue = [];
+    this.queued = 0;
+    return buf;
   }
 
   flush(): void {
-    if (this.writing || this.parts.length === 0) return;
-    const s = this.take();
+    if (this.writing) return;
+    const buf = this.take();
+    if (!buf) return;
     this.writing = true;
-    write(this.fd, s, (err) => {
+    write(this.fd, buf, 0, buf.length, null, (err, n) => {
       this.writing = false;
-      // A non-blocking pipe that is full: put the text back and try again shortly.
-      if ((err as NodeJS.ErrnoException | null)?.code === 'EAGAIN') {
-        this.parts.unshift(s);
-        this.len += s.length;
+      // A non-blocking pipe that is full (EAGAIN), or a short write: the rest goes first, shortly.
+      const rest = err ? ((err as NodeJS.ErrnoException).code === 'EAGAIN' ? buf : undefined) : n < buf.length ? buf.subarray(n) : undefined;
+      if (rest) {
+        this.queue.unshift(rest);
+        this.queued += rest.length;
         setTimeout(() => this.flush(), 10).unref();
-      } else if (this.len >= 32 * 1024) this.flush();
+      } else if (this.queued > 0) this.flush();
     });
   }
 
   flushSync(): void {
-    const s = this.take();
-    for (let off = 0, buf = Buffer.from(s); off < buf.length;) {
+    const buf = this.take();
+    if (!buf) return;
+    for (let off = 0; off < buf.length;) {
       try {
         off += writeSync(this.fd, buf, off);
       } catch (err) {
@@ -125,6 +158,23 @@ export interface AccessEntry {
   code?: string | undefined;
 }
 
+/** JSON string literals of values that repeat (upstream names, methods), made once each. */
+const quotedCache = new Map<string, string>();
+function quotedOnce(s: string): string {
+  let q = quotedCache.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (quotedCache.size < 1024) quotedCache.set(s, q);
+  }
+  return q;
+}
+
+// Characters JSON.stringify would escape (or that are not plain ASCII): most paths have none.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+function quoted(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
 /**
  * The access log: one line per request, in the same JSON shape pino writes, to the same
  * destination. Built by hand because it is on every request: through pino (bindings,
@@ -135,7 +185,7 @@ export function createAccessLog(logger: Logger): (e: AccessEntry) => void {
   const stream = (logger as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym]!;
   return function accessLog(e) {
     if (!logger.isLevelEnabled('info')) return;
-    stream.write(`{"level":"info","time":${Date.now()},"service":"tokenrelay","reqId":${JSON.stringify(e.reqId)},"upstream":${JSON.stringify(e.upstream)},"method":${JSON.stringify(e.method ?? '')},"path":${JSON.stringify(e.path)},"status":${e.status},"durationMs":${e.durationMs},"retried":${e.retried}${e.code ? `,"code":"${e.code}"` : ''},"msg":"request"}\n`);
+    stream.write(`{"level":"info","time":${Date.now()},"service":"tokenrelay","reqId":${quoted(e.reqId)},"upstream":${quotedOnce(e.upstream)},"method":${quotedOnce(e.method ?? '')},"path":${quoted(e.path)},"status":${e.status},"durationMs":${e.durationMs},"retried":${e.retried}${e.code ? `,"code":"${e.code}"` : ''},"msg":"request"}\n`);
   };
 }
 
