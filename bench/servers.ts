@@ -52,8 +52,8 @@ export async function startTokenrelay(name: string, upstreamPort: number): Promi
   const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-'));
   const file = join(dir, 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
-  // As shipped: the image, `npm start` and the `tokenrelay` bin all run node with this flag.
-  return startNode(name, ['--max-semi-space-size=8', 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  // As shipped: the image, `npm start` and the `tokenrelay` bin all run `node dist/cli.js`.
+  return startNode(name, ['dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 async function freePort(): Promise<number> {
