@@ -3,6 +3,7 @@
  * (RFC 9110 §7.6.1); so are the client's own credentials. The proxy's headers are added last.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { headerName } from './undici.js';
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
@@ -77,7 +78,7 @@ export function responseHeaders(raw: Buffer[]): ResponseHeaders {
   const out: ResponseHeaders = {};
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toString('latin1').toLowerCase();
+    const k = headerName(raw[i]!);
     const v = raw[i + 1]!.toString('latin1');
     if (HOP_BY_HOP.has(k)) {
       if (k === 'connection') connection = connection === undefined ? v : `${connection}, ${v}`;

@@ -15,6 +15,13 @@ Object.assign(
 );
 
 export const Pool = require('undici/lib/dispatcher/pool.js') as typeof undici.Pool;
+/**
+ * A raw header name as a lowercase string: undici's own lookup (a tree of the common names, no
+ * string made per call for those); plain conversion if a future undici moves it.
+ */
+export const headerName: (raw: Buffer) => string =
+  (require('undici/lib/core/util.js') as { bufferToLowerCasedHeaderName?: (raw: Buffer) => string }).bufferToLowerCasedHeaderName
+  ?? ((raw) => raw.toString('latin1').toLowerCase());
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof undici.Agent;
 export type Pool = undici.Pool;
 export type Agent = undici.Agent;
