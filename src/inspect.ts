@@ -20,13 +20,20 @@ export function shouldPeek(
   return true;
 }
 
+// The codes as UTF-8 bytes, made once per rule set.
+const needles = new WeakMap<ExpiredWhen, Buffer[]>();
+
 /** True when the complete JSON body carries one of the expired-token codes. */
 export function bodySaysExpired(when: ExpiredWhen, body: Buffer): boolean {
-  const text = body.toString('utf8');
-  // Cheap pre-check: skip the parse unless one of the codes appears in the text at all.
-  if (!when.bodyCodes.some((c) => text.includes(String(c)))) return false;
+  let codes = needles.get(when);
+  if (!codes) needles.set(when, (codes = when.bodyCodes.map((c) => Buffer.from(String(c)))));
+  // Cheap pre-check on the bytes (no decoding): most answers are not expired-token answers,
+  // and a body that does not contain any of the codes cannot carry one.
+  let found = false;
+  for (const c of codes) if (body.indexOf(c) !== -1) found = true;
+  if (!found) return false;
   try {
-    return codeMatches(readPath(JSON.parse(text), when.bodyCodePath), when.bodyCodes);
+    return codeMatches(readPath(JSON.parse(body.toString('utf8')), when.bodyCodePath), when.bodyCodes);
   } catch {
     return false;
   }
