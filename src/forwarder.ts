@@ -55,11 +55,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const { inject, name, timeoutMs } = up.plan;
     // The proxy's own header goes on last, over anything the client sent.
     headers[inject.header] = inject.prefix + token + inject.suffix;
-    const started = performance.now();
     const answer = await UpstreamAnswer.send(up.pool, {
       path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
     }, signal, peekRule(up.plan));
-    metrics.upstreamLatency(name, (performance.now() - started) / 1000);
+    metrics.upstreamLatency(name, answer.secondsToHead);
     return answer;
   }
 

@@ -36,6 +36,9 @@ export class UpstreamAnswer {
   headers: ResponseHeaders = {};
   /** The body read before settling (see PeekRule), if it was read. */
   peeked: Peeked | undefined = undefined;
+  /** Seconds from dispatch to the answer's head (the upstream-latency metric). */
+  secondsToHead = 0;
+  private readonly startedAt = performance.now();
   private mode: 'hold' | 'pipe' | 'peek' | 'dump' = 'hold';
   private held: Buffer[] = [];
   private heldSize = 0;
@@ -71,6 +74,7 @@ export class UpstreamAnswer {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true;
     this.statusCode = statusCode;
+    this.secondsToHead = (performance.now() - this.startedAt) / 1000;
     this.headers = responseHeaders(raw);
     this.resumeFn = resume;
     const limit = this.rule(statusCode, this.headers);
