@@ -1,0 +1,56 @@
+/**
+ * `npm run bench:pair -- A B`: two servers loaded at the same time, for A/B work on the hot path.
+ * Each of A and B is `tokenrelay` (this checkout's dist/), a path to another build's dist/cli.js
+ * (say, a `git worktree` of main), `undici` or `http-proxy` (the benchmark's pass-throughs).
+ * Both sit on core 0 with the upstream and share it, so their requests/s split by what a
+ * request costs each, under the very same conditions: on a VM whose speed drifts ±25 % from
+ * one round to the next, this resolves differences of ~1 % where sequential rounds cannot.
+ * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each).
+ */
+import autocannon from 'autocannon';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pinned, rss, startNode, stopAll, type Server } from './servers.js';
+
+const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
+const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
+const seconds = Number(process.env.PAIR_SECONDS ?? 6);
+const connections = Number(process.env.PAIR_CONNECTIONS ?? 25);
+if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
+
+async function start(spec: string, target: string, upstreamPort: number): Promise<Server> {
+  if (spec === 'undici' || spec === 'http-proxy') return startNode(spec, ['bench/roles.mjs', spec, target], /READY (\d+)/);
+  const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
+  const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');
+  writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
+  return startNode(spec, [cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+}
+
+const total = async (s: Server, duration: number) => (await autocannon({
+  url: `http://127.0.0.1:${s.port}${s.prefix}/api/open/v3/voice/list`, connections, duration,
+})).requests.total;
+
+async function main() {
+  const upstream = await startNode('upstream', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
+  const target = `http://127.0.0.1:${upstream.port}`;
+  const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
+  await Promise.all([total(sa, 2), total(sb, 2)]); // warm-up
+  const ratios: number[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const [na, nb] = await Promise.all([total(sa, seconds), total(sb, seconds)]);
+    ratios.push(na / nb);
+    process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s, B ${Math.round(nb / seconds)} req/s, A/B ${(na / nb).toFixed(3)}\n`);
+  }
+  const mb = (s: Server) => (rss(s.proc.pid!).peak / 1e6).toFixed(0);
+  process.stdout.write(`A = ${a}, B = ${b}: A/B ${ratios.map((x) => x.toFixed(3)).join(' ')}; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+}).finally(() => {
+  stopAll();
+  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
+});
