@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pinned, rss, startNode, stopAll, type Server } from './servers.js';
+import { pinned, rss, runScript, startNode, type Server } from './servers.js';
 
 const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
 const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
@@ -47,10 +47,4 @@ async function main() {
   process.stdout.write(`A = ${a}, B = ${b}: A/B ${ratios.map((x) => x.toFixed(3)).join(' ')}; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err?.stack ?? err}\n`);
-  process.exitCode = 1;
-}).finally(() => {
-  stopAll();
-  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-});
+runScript(main);

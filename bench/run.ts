@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { nginxAvailable, pinned, root, rss, startNginx, startNode, startTokenrelay, stopAll, type Server } from './servers.js';
+import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startTokenrelay, type Server } from './servers.js';
 
 const smoke = process.env.BENCH_SMOKE === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (smoke ? 1 : 2));
@@ -194,10 +194,4 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err?.stack ?? err}\n`);
-  process.exitCode = 1;
-}).finally(() => {
-  stopAll();
-  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-});
+runScript(main);

@@ -118,3 +118,14 @@ http {
 export function stopAll(): void {
   for (const c of children) c.kill('SIGTERM');
 }
+
+/** Runs a benchmark script: its failure is printed and sets exit code 1; every server is stopped. */
+export function runScript(main: () => Promise<void>): void {
+  main().catch((err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.exitCode = 1;
+  }).finally(() => {
+    stopAll();
+    setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
+  });
+}
