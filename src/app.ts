@@ -129,7 +129,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     // One object per request: the forwarder's context and, once the answer is done, the
     // access-log entry (all fields set here, so its shape never changes).
     const ctx: RequestContext & AccessEntry = {
-      retried: false, reqId, status: 0, errorCode: undefined,
+      retried: false, reqId, status: 0,
       upstream: name, method: req.method, path, durationMs: 0, code: undefined,
     };
     res.on('close', () => {
@@ -138,14 +138,13 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       metrics.request(name, status, seconds);
       ctx.status = status;
       ctx.durationMs = Math.round(seconds * 1e4) / 10;
-      ctx.code = ctx.errorCode;
       // SECURITY: the path without its query (queries can carry keys); no header values.
       accessLog(ctx);
     });
     forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
       const coded = upstreamError(err, name);
-      ctx.errorCode = coded.code;
+      ctx.code = coded.code;
       logger.debug({ reqId, upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
       if (res.headersSent) {
         res.destroy();

@@ -29,7 +29,6 @@ export interface RequestContext {
   retried: boolean;
   reqId: string;
   status?: number;
-  errorCode?: string;
 }
 
 export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader }: {

@@ -30,7 +30,7 @@ export function bodySaysExpired(when: ExpiredWhen, body: Buffer): boolean {
   // Cheap pre-check on the bytes (no decoding): most answers are not expired-token answers,
   // and a body that does not contain any of the codes cannot carry one.
   let found = false;
-  for (const c of codes) if (body.indexOf(c) !== -1) found = true;
+  for (let i = 0; i < codes.length && !found; i++) found = body.includes(codes[i]!);
   if (!found) return false;
   try {
     return codeMatches(readPath(JSON.parse(body.toString('utf8')), when.bodyCodePath), when.bodyCodes);

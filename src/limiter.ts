@@ -38,6 +38,12 @@ export function createLimiter({ max, queue, upstream }: { max: number; queue: nu
     };
   }
 
+  function tryAcquire(): (() => void) | undefined {
+    if (active >= max) return undefined;
+    active++;
+    return once();
+  }
+
   return {
     get active() {
       return active;
@@ -45,16 +51,10 @@ export function createLimiter({ max, queue, upstream }: { max: number; queue: nu
     get waiting() {
       return waiters.length;
     },
-    tryAcquire() {
-      if (active >= max) return undefined;
-      active++;
-      return once();
-    },
+    tryAcquire,
     acquire(signal) {
-      if (active < max) {
-        active++;
-        return Promise.resolve(once());
-      }
+      const granted = tryAcquire();
+      if (granted) return Promise.resolve(granted);
       if (waiters.length >= queue) {
         return Promise.reject(new TokenRelayError('OVERLOADED', `more than ${max} requests in flight and ${queue} waiting`, { upstream }));
       }

@@ -47,6 +47,8 @@ const MAX_PENDING = 16 * 1024 * 1024;
 export class StdoutSink {
   private slab = Buffer.allocUnsafe(SLAB);
   private used = 0;
+  /** Lines in the current buffer (for the dropped count). */
+  private lines = 0;
   /** Full buffers waiting for the write in progress. */
   private queue: Buffer[] = [];
   private queued = 0;
@@ -61,27 +63,33 @@ export class StdoutSink {
     // Room for the worst case (3 bytes a UTF-16 unit). A full buffer is written at once, the
     // rest by the timer: each write hands work to a libuv thread, so fewer, larger ones.
     const worst = line.length * 3;
+    if (worst > SLAB) {
+      this.seal();
+      this.enqueue(Buffer.from(line), 1);
+      this.flush();
+      return true;
+    }
     if (worst > SLAB - this.used) {
       this.seal();
-      if (worst > SLAB) this.enqueue(Buffer.from(line));
       this.flush();
-      if (worst > SLAB) return true;
     }
     this.used += this.slab.write(line, this.used);
+    this.lines++;
     return true;
   }
 
   /** Moves the current buffer's content to the queue. */
   private seal(): void {
     if (this.used === 0) return;
-    this.enqueue(this.slab.subarray(0, this.used));
+    this.enqueue(this.slab.subarray(0, this.used), this.lines);
     this.slab = Buffer.allocUnsafe(SLAB);
     this.used = 0;
+    this.lines = 0;
   }
 
-  private enqueue(buf: Buffer): void {
+  private enqueue(buf: Buffer, lines: number): void {
     if (this.queued + buf.length > MAX_PENDING) {
-      this.dropped++;
+      this.dropped += lines;
       return;
     }
     this.queue.push(buf);

@@ -1,6 +1,7 @@
 // The batched stdout sink: every line arrives whole, in order, across buffer boundaries, for
 // ASCII, multi-byte and oversized lines, whether written by the timer or flushed at exit.
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,5 +46,38 @@ describe('StdoutSink', () => {
     for (let i = 0; i < 50 && read().length < want.join('').length; i++) await new Promise((r) => setTimeout(r, 50));
     close();
     expect(read()).toBe(want.join(''));
+  });
+
+  it('a stdout that stops draining: what is past 16 MiB is dropped, and every dropped line is counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-sink-'));
+    dirs.push(dir);
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A pipe nobody reads yet: writes fail with EAGAIN once its buffer is full.
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const sink = new StdoutSink(fd);
+    const n = 20_000;
+    for (let i = 0; i < n; i++) sink.write(`${JSON.stringify({ i, pad: 'p'.repeat(980) })}\n`);
+    // Now drain it, as a reader that came back would, until the warning arrives.
+    const buf = Buffer.alloc(1 << 20);
+    const parts: string[] = [];
+    let seen = '';
+    for (let t = 0; t < 1000 && !seen.includes('"dropped"'); t++) {
+      await new Promise((r) => setTimeout(r, 10));
+      try {
+        for (let got = readSync(fd, buf); got > 0; got = readSync(fd, buf)) parts.push(buf.toString('latin1', 0, got));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      seen = parts.length ? parts[parts.length - 1]! : '';
+    }
+    closeSync(fd);
+    const lines = parts.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i?: number; dropped?: number });
+    const warning = lines.find((l) => l.dropped !== undefined);
+    expect(warning?.dropped).toBeGreaterThan(0);
+    const kept = lines.filter((l) => l.i !== undefined);
+    expect(kept.length + warning!.dropped!).toBe(n);
+    // What was kept is whole and in order.
+    expect(kept.every((l, k) => k === 0 || l.i! > kept[k - 1]!.i!)).toBe(true);
   });
 });
