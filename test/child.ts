@@ -16,6 +16,15 @@ export interface RelayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * A config file's text with one upstream for a fake vendor: `/<kind>` to its URL, its
+ * credentials inline; `top` adds top-level keys (listen is port 0).
+ */
+export function vendorConfig(vendor: { kind: string; url: string; credentials: Record<string, string> }, top = ''): string {
+  const creds = Object.entries(vendor.credentials).map(([k, v]) => `${k}: "${v}"`).join(', ');
+  return `listen: { port: 0 }\n${top}upstreams:\n  ${vendor.kind}:\n    prefix: /${vendor.kind}\n    target: ${vendor.url}\n    auth: { type: ${vendor.kind}, ${creds} }\n`;
+}
+
 export function writeConfig(yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-test-'));
   const file = join(dir, 'proxy.config.yaml');

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelayProcess, type RelayProcess } from '../child.js';
+import { startRelayProcess, vendorConfig, type RelayProcess } from '../child.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 
 /** Opens a request, sends `text`, waits until `until` is seen (or a moment passes), then hangs up. */
@@ -34,14 +34,7 @@ describe('clients that hang up', () => {
   const fds = () => readdirSync(`/proc/${relay.proc.pid}/fd`).length;
   beforeAll(async () => {
     vendor = await startFakeVendor('hitem3d');
-    relay = await startRelayProcess(`
-listen: { port: 0 }
-upstreams:
-  hitem3d:
-    prefix: /hitem3d
-    target: ${vendor.url}
-    auth: { type: hitem3d, clientId: "${vendor.credentials.clientId}", clientSecret: "${vendor.credentials.clientSecret}" }
-`, { LOG_LEVEL: 'info' });
+    relay = await startRelayProcess(vendorConfig(vendor), { LOG_LEVEL: 'info' });
     port = Number(new URL(relay.url).port);
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelayProcess, type RelayProcess } from '../child.js';
+import { startRelayProcess, vendorConfig, type RelayProcess } from '../child.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 
 const MiB = 1024 * 1024;
@@ -44,15 +44,7 @@ describe('large uploads survive a token refresh (spooled replay copy)', () => {
     spoolDir = mkdtempSync(join(tmpdir(), 'tokenrelay-spool-'));
     // A leftover from a killed process (a pid that can't exist): removed at start.
     writeFileSync(join(spoolDir, 'tr-4194999-0123456789abcdef.spool'), 'stale');
-    relay = await startRelayProcess(`
-listen: { port: 0 }
-replay: { memoryBytes: 1MiB, maxBytes: 256MiB, spoolDir: "${spoolDir}" }
-upstreams:
-  hitem3d:
-    prefix: /hitem3d
-    target: ${vendor.url}
-    auth: { type: hitem3d, clientId: "${vendor.credentials.clientId}", clientSecret: "${vendor.credentials.clientSecret}" }
-`);
+    relay = await startRelayProcess(vendorConfig(vendor, `replay: { memoryBytes: 1MiB, maxBytes: 256MiB, spoolDir: "${spoolDir}" }\n`));
     for (let i = 0; i < 20; i++) await (await request(`${relay.url}/hitem3d/warm`, { dispatcher: client })).body.text();
   });
   afterAll(async () => {
@@ -90,15 +82,7 @@ upstreams:
 
   it('a body over replay.maxBytes streams through and is not retried', async () => {
     relay.stdout.length = 0;
-    const small = await startRelayProcess(`
-listen: { port: 0 }
-replay: { memoryBytes: 64KiB, maxBytes: 1MiB, spoolDir: "${spoolDir}" }
-upstreams:
-  hitem3d:
-    prefix: /hitem3d
-    target: ${vendor.url}
-    auth: { type: hitem3d, clientId: "${vendor.credentials.clientId}", clientSecret: "${vendor.credentials.clientSecret}" }
-`);
+    const small = await startRelayProcess(vendorConfig(vendor, `replay: { memoryBytes: 64KiB, maxBytes: 1MiB, spoolDir: "${spoolDir}" }\n`));
     try {
       await (await request(`${small.url}/hitem3d/warm`, { dispatcher: client })).body.text();
       vendor.revokeAll();

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startRelayProcess, writeConfig, type RelayProcess } from '../child.js';
+import { runCli, startRelayProcess, vendorConfig, writeConfig, type RelayProcess } from '../child.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 
 describe('process: signals and exit codes', () => {
@@ -15,11 +15,7 @@ describe('process: signals and exit codes', () => {
 
   it('SIGTERM: stops accepting, lets in-flight requests finish, exits 0', async () => {
     vendor = await startFakeVendor('akool');
-    relay = await startRelayProcess(`
-listen: { port: 0 }
-upstreams:
-  akool: { prefix: /akool, target: ${vendor.url}, auth: { type: akool, clientId: "${vendor.credentials.clientId}", clientSecret: "${vendor.credentials.clientSecret}" } }
-`);
+    relay = await startRelayProcess(vendorConfig(vendor));
     const inflight = request(`${relay.url}/akool/__slow?ms=800`);
     await new Promise((r) => setTimeout(r, 300));
     const exited = relay.stop('SIGTERM');

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenRelay, type TokenRelay } from '../../src/app.js';
 import { compileConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { listenLoopback, type Listening } from '../fakes/listen.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 
 /** An API host that misbehaves on purpose; tokens come from a well-behaved fake Akool. */
@@ -13,7 +13,7 @@ describe('upstream faults', () => {
   let api: Server;
   let relay: TokenRelay;
   let url: string;
-  const sockets = new Set<Socket>();
+  let apiListening: Listening;
   beforeAll(async () => {
     vendor = await startFakeVendor('akool');
     api = createServer((req, res) => {
@@ -31,16 +31,12 @@ describe('upstream faults', () => {
         res.end('{"code":1000}');
       }
     });
-    api.on('connection', (s: Socket) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    });
-    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    apiListening = await listenLoopback(api);
     const config = compileConfig({
       listen: { port: 0 },
       upstreams: {
         akool: {
-          prefix: '/akool', target: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, timeout: '300ms', bodyTimeout: '300ms',
+          prefix: '/akool', target: apiListening.url, timeout: '300ms', bodyTimeout: '300ms',
           auth: { type: 'akool', ...vendor.credentials, tokenUrl: `${vendor.url}/api/open/v3/getToken` },
         },
       },
@@ -50,8 +46,7 @@ describe('upstream faults', () => {
   });
   afterAll(async () => {
     await relay.close(100);
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => api.close(r));
+    await apiListening.close();
     await vendor.close();
   });
 

@@ -5,21 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenLoopback } from './listen.js';
 
 export async function startFakeCustomApi() {
   const key = `key-${randomBytes(4).toString('hex')}`;
   const secret = `secret-${randomBytes(8).toString('hex')}`;
   const apiKey = `static-${randomBytes(8).toString('hex')}`;
   const valid = new Set<string>();
-  const sockets = new Set<Socket>();
   const fake = {
     url: '', key, secret, apiKey, tenant: 'acme', sessions: 0, issued: [] as string[], seen: [] as Array<Record<string, string | string[] | undefined>>,
     revokeAll: () => valid.clear(),
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: (): Promise<void> => Promise.resolve(), // set once listening
   };
   const server = createServer((req, res) => {
     let body = '';
@@ -46,11 +42,6 @@ export async function startFakeCustomApi() {
       send({ status: 'ok', result: { url: req.url } });
     });
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  Object.assign(fake, await listenLoopback(server));
   return fake;
 }

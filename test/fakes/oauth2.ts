@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenLoopback } from './listen.js';
 
 export interface FakeOAuth2 {
   url: string;
@@ -27,14 +27,10 @@ export async function startFakeOAuth2(): Promise<FakeOAuth2> {
   const clientId = `client:${randomBytes(3).toString('hex')}`;
   const clientSecret = `s3cr3t+/=&${randomBytes(8).toString('hex')}`;
   const valid = new Set<string>();
-  const sockets = new Set<Socket>();
   const fake: FakeOAuth2 = {
     url: '', clientId, clientSecret, tokenFetches: 0, tokenRequests: [], issued: [], apiSeen: [],
     revokeAll: () => valid.clear(), expiresIn: 3600,
-    close: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () => Promise.resolve(), // set once listening
   };
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
@@ -86,11 +82,6 @@ export async function startFakeOAuth2(): Promise<FakeOAuth2> {
     req.on('data', (d) => (body += d));
     req.on('end', () => (req.method === 'POST' && req.url === '/oauth/token' ? token(req, res, body) : api(req, res)));
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  Object.assign(fake, await listenLoopback(server));
   return fake;
 }

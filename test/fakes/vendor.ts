@@ -6,8 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { listenLoopback } from './listen.js';
 
 export type VendorKind = 'akool' | 'hitem3d' | 'baidu-aiob';
 export type TokenFailure = 'http500' | 'html' | 'empty' | 'refused-code' | 'garbled' | 'hang';
@@ -151,7 +151,6 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
   const lifetime = opts.lifetimeSeconds ?? (kind === 'akool' ? 400 * 86400 : kind === 'hitem3d' ? 86400 : 43200 * 60);
   const [id, secret] = opts.credentials ?? [`${kind}-id-${randomBytes(4).toString('hex')}`, `${kind}-SECRET-${randomBytes(12).toString('hex')}`];
   const valid = new Set<string>();
-  const sockets = new Set<Socket>();
   let reject = false;
   let failure: { mode: TokenFailure; left: number } | null = null;
   let every: { n: number; mode: TokenFailure } | null = null;
@@ -168,11 +167,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     failTokens: (mode, times = Infinity) => void (failure = mode ? { mode, left: times } : null),
     failEvery: (n, mode = 'http500') => void (every = n ? { n, mode } : null),
     tokenDelayMs: 0,
-    close: () => new Promise((resolve) => {
-      for (const c of wss.clients) c.terminate();
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () => Promise.resolve(), // set once listening
   };
 
   async function token(req: IncomingMessage, res: ServerResponse) {
@@ -275,11 +270,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     run.catch(() => res.destroy());
   };
   const server: Server = opts.tls ? createTlsServer(opts.tls, listener) : createServer(listener);
-  server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => {
-    fake.counts.connections++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  server.on(opts.tls ? 'secureConnection' : 'connection', () => void fake.counts.connections++);
   // WebSockets: the upgrade must carry a valid token, like any call; then messages are echoed.
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
@@ -292,7 +283,11 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     }
     wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m, isBinary) => ws.send(isBinary ? m : `echo:${String(m)}`)));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  fake.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const listening = await listenLoopback(server, opts.tls ? 'https' : 'http');
+  fake.url = listening.url;
+  fake.close = () => {
+    for (const c of wss.clients) c.terminate();
+    return listening.close();
+  };
   return fake;
 }
