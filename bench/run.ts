@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startTokenrelay, type Server } from './servers.js';
+import { cpuSeconds, nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startTokenrelay, type Server } from './servers.js';
 
 const smoke = process.env.BENCH_SMOKE === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (smoke ? 1 : 2));
@@ -27,13 +27,15 @@ if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const MB = 1e6;
 
-interface Load { rps: number; p50: number; p99: number; errors: number }
+interface Load { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
 async function load(s: Server, path: string, duration: number, opts: { method?: string; body?: Buffer } = {}): Promise<Load> {
+  const cpu0 = cpuSeconds(s.proc.pid!);
   const r = await autocannon({
     url: `http://127.0.0.1:${s.port}${s.prefix}${path}`, connections, duration, pipelining: 1,
     ...(opts.method ? { method: opts.method as 'POST' } : {}), ...(opts.body ? { body: opts.body } : {}),
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts };
+  const cpuUs = ((cpuSeconds(s.proc.pid!) - cpu0) * 1e6) / Math.max(1, r.requests.total);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, cpuUs };
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const upstreamGet = async (port: number, path: string) => (await (await request(`http://127.0.0.1:${port}${path}`)).body.json()) as { tokenFetches: number };
@@ -99,7 +101,7 @@ async function main() {
   }
   const rows = servers.map((s) => {
     const rs = runs.get(s.name)!;
-    return { name: s.name, rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), errors: rs.reduce((a, x) => a + x.errors, 0), peak: rss(s.proc.pid!).peak };
+    return { name: s.name, rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), errors: rs.reduce((a, x) => a + x.errors, 0), cpuUs: median(rs.map((x) => x.cpuUs)), peak: rss(s.proc.pid!).peak };
   });
   const by = (n: string) => rows.find((r) => r.name === n);
   const undici = by('undici pass-through')!;
@@ -145,10 +147,11 @@ async function main() {
   const vsUndici = pair('tokenrelay', 'undici pass-through', (x) => x.rps)!;
   const vsHttpProxy = pair('tokenrelay', 'http-proxy pass-through', (x) => x.rps)!;
   const p99VsUndici = pair('tokenrelay', 'undici pass-through', (x) => x.p99)!;
+  const cpuVsHttpProxy = pair('http-proxy pass-through', 'tokenrelay', (x) => x.cpuUs)!;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const targets = [
     ['requests/s ≥ 0.90 × undici pass-through', vsUndici >= 0.9, fmt(vsUndici)],
-    ['requests/s ≥ 1.6 × http-proxy pass-through', vsHttpProxy >= 1.6, `${fmt(vsHttpProxy)} (undici pass-through vs http-proxy: ${fmt(pair('undici pass-through', 'http-proxy pass-through', (x) => x.rps))})`],
+    ['requests/s ≥ 1.6 × http-proxy pass-through', vsHttpProxy >= 1.6, `${fmt(vsHttpProxy)} (undici pass-through vs http-proxy: ${fmt(pair('undici pass-through', 'http-proxy pass-through', (x) => x.rps))}); CPU per request, http-proxy ÷ tokenrelay: ${fmt(cpuVsHttpProxy)}`],
     ['p99 ≤ 1.5 × undici pass-through', p99VsUndici <= 1.5, `${fmt(p99VsUndici)} (${tr.p99} ms vs ${undici.p99} ms)`],
     ['peak RSS under load < 120 MB', tr.peak < 120 * MB, `${(tr.peak / MB).toFixed(0)} MB`],
     ['300 MB streams grow RSS < 64 MiB', Math.max(trDown.growth, trUp.growth) < 64 * 2 ** 20, `${mib(trDown.growth)} down, ${mib(trUp.growth)} up`],
@@ -158,9 +161,9 @@ async function main() {
   ] as const;
 
   const md = [
-    `| server | req/s | p50 ms | p99 ms | errors | peak RSS MB | req/s vs nginx | req/s vs undici | p99 vs undici |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.peak / MB).toFixed(0)} | ${fmt(pair(r.name, nginx?.name, (x) => x.rps))} | ${fmt(pair(r.name, undici.name, (x) => x.rps))} | ${fmt(pair(r.name, undici.name, (x) => x.p99))} |`),
+    `| server | req/s | p50 ms | p99 ms | errors | peak RSS MB | CPU µs/req | req/s vs nginx | req/s vs undici | p99 vs undici | CPU/req vs undici |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.peak / MB).toFixed(0)} | ${r.cpuUs.toFixed(1)} | ${fmt(pair(r.name, nginx?.name, (x) => x.rps))} | ${fmt(pair(r.name, undici.name, (x) => x.rps))} | ${fmt(pair(r.name, undici.name, (x) => x.p99))} | ${fmt(pair(r.name, undici.name, (x) => x.cpuUs))} |`),
     '',
     `| POST body (req/s) | ${servers.map((s) => s.name).join(' | ')} |`,
     `|---|${servers.map(() => '---:').join('|')}|`,
@@ -182,7 +185,7 @@ async function main() {
     '',
     `Requests/s of tokenrelay ÷ the undici pass-through, round by round (sorted): ${perRound('tokenrelay', 'undici pass-through').map((x) => x.toFixed(2)).join(' ')}.`,
     '',
-    `${connections} connections, ${seconds} s per round, ${rounds} interleaved rounds after a warm-up (figures: medians; ratios: medians of the per-round ratios); 200-byte JSON answers; servers on core 0, autocannon on core 1 (pinned: ${pinned}); node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
+    `${connections} connections, ${seconds} s per round, ${rounds} interleaved rounds after a warm-up (figures: medians; ratios: medians of the per-round ratios); 200-byte JSON answers; CPU µs/req: the server process's own user + system CPU time per request (for nginx its worker; for direct the upstream), without the upstream that shares core 0; servers on core 0, autocannon on core 1 (pinned: ${pinned}); node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
   ].join('\n');
   process.stdout.write(`\n${md}\n`);
   if (!smoke) {

@@ -23,6 +23,18 @@ export function rss(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
+const ticks = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+/**
+ * CPU time (user + system) a process has used, in seconds. Requests/s on core 0 also pays for
+ * the upstream that shares it; a server's own CPU time per request is what it adds, alone.
+ */
+export function cpuSeconds(pid: number): number {
+  // Fields 14 and 15 (utime, stime) count after the command name, which may hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / ticks;
+}
+
 function spawnPinned(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const [c, a] = pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
   const proc = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
