@@ -5,6 +5,7 @@
  * Both sit on core 0 with the upstream and share it, so their requests/s split by what a
  * request costs each, under the very same conditions: on a VM whose speed drifts ±25 % from
  * one round to the next, this resolves differences of ~1 % where sequential rounds cannot.
+ * Also printed: each process's own CPU time per request (user + system, from /proc).
  * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each).
  */
 import autocannon from 'autocannon';
@@ -12,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pinned, rss, runScript, startNode, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, type Server } from './servers.js';
 
 const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
 const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
@@ -38,13 +39,20 @@ async function main() {
   const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
   await Promise.all([total(sa, 2), total(sb, 2)]); // warm-up
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  const cpu = () => [cpuSeconds(sa.proc.pid!), cpuSeconds(sb.proc.pid!)] as const;
   for (let r = 1; r <= rounds; r++) {
+    const [ca, cb] = cpu();
     const [na, nb] = await Promise.all([total(sa, seconds), total(sb, seconds)]);
+    const [ca2, cb2] = cpu();
+    // Each process's own CPU time per request: the same question asked another way.
+    const [ua, ub] = [((ca2 - ca) * 1e6) / na, ((cb2 - cb) * 1e6) / nb];
     ratios.push(na / nb);
-    process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s, B ${Math.round(nb / seconds)} req/s, A/B ${(na / nb).toFixed(3)}\n`);
+    cpuRatios.push(ua / ub);
+    process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s ${ua.toFixed(1)} µs CPU/req, B ${Math.round(nb / seconds)} req/s ${ub.toFixed(1)} µs CPU/req, A/B ${(na / nb).toFixed(3)} req/s, ${(ua / ub).toFixed(3)} CPU/req\n`);
   }
   const mb = (s: Server) => (rss(s.proc.pid!).peak / 1e6).toFixed(0);
-  process.stdout.write(`A = ${a}, B = ${b}: A/B ${ratios.map((x) => x.toFixed(3)).join(' ')}; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
+  process.stdout.write(`A = ${a}, B = ${b}: A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} req/s, ${cpuRatios.map((x) => x.toFixed(3)).join(' ')} CPU/req; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
 }
 
 runScript(main);
