@@ -6,7 +6,8 @@
  * request costs each, under the very same conditions: on a VM whose speed drifts ±25 % from
  * one round to the next, this resolves differences of ~1 % where sequential rounds cannot.
  * Also printed: each process's own CPU time per request (user + system, from /proc).
- * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each).
+ * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each), BENCH_TOKENRELAY_NODE_FLAGS
+ * (node flags for the tokenrelay builds, as in `npm run bench`).
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +27,8 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
   const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
   const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
-  return startNode(spec, [cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  const flags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return startNode(spec, [...flags, cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 const total = async (s: Server, duration: number) => (await autocannon({

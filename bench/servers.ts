@@ -64,8 +64,10 @@ export async function startTokenrelay(name: string, upstreamPort: number): Promi
   const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-'));
   const file = join(dir, 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
-  // As shipped: the image, `npm start` and the `tokenrelay` bin all run `node dist/cli.js`.
-  return startNode(name, ['dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  // As `npm start` and the `tokenrelay` bin run it: `node dist/cli.js`. The image adds node
+  // flags (see the Dockerfile): BENCH_TOKENRELAY_NODE_FLAGS='--max-semi-space-size=4' measures those.
+  const flags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return startNode(name, [...flags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 async function freePort(): Promise<number> {
