@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, pinned, rss, runScript, startNode, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, tokenrelayNodeFlags, type Server } from './servers.js';
 
 const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
 const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
@@ -27,8 +27,7 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
   const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
   const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
-  const flags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  return startNode(spec, [...flags, cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  return startNode(spec, [...tokenrelayNodeFlags, cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 const total = async (s: Server, duration: number) => (await autocannon({

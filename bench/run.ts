@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { cpuSeconds, nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startTokenrelay, type Server } from './servers.js';
+import { cpuSeconds, nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startTokenrelay, tokenrelayNodeFlags, type Server } from './servers.js';
 
 const smoke = process.env.BENCH_SMOKE === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (smoke ? 1 : 2));
@@ -185,7 +185,7 @@ async function main() {
     '',
     `Requests/s of tokenrelay ÷ the undici pass-through, round by round (sorted): ${perRound('tokenrelay', 'undici pass-through').map((x) => x.toFixed(2)).join(' ')}.`,
     '',
-    `${connections} connections, ${seconds} s per round, ${rounds} interleaved rounds after a warm-up (figures: medians; ratios: medians of the per-round ratios); 200-byte JSON answers; CPU µs/req: the server process's own user + system CPU time per request (for nginx its worker; for direct the upstream), without the upstream that shares core 0; servers on core 0, autocannon on core 1 (pinned: ${pinned}); node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
+    `${connections} connections, ${seconds} s per round, ${rounds} interleaved rounds after a warm-up (figures: medians; ratios: medians of the per-round ratios); 200-byte JSON answers; CPU µs/req: the server process's own user + system CPU time per request (for nginx its worker; for direct the upstream), without the upstream that shares core 0; servers on core 0, autocannon on core 1 (pinned: ${pinned}); node ${process.version}${tokenrelayNodeFlags.length ? ` (tokenrelay run with ${tokenrelayNodeFlags.join(' ')})` : ''}; ${new Date().toISOString().slice(0, 10)}.`,
   ].join('\n');
   process.stdout.write(`\n${md}\n`);
   if (!smoke) {

@@ -60,14 +60,16 @@ export function startNode(name: string, args: string[], ready: RegExp, prefix = 
   });
 }
 
+/** Node flags for the tokenrelay under test (the image's, say): BENCH_TOKENRELAY_NODE_FLAGS. */
+export const tokenrelayNodeFlags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 export async function startTokenrelay(name: string, upstreamPort: number): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-'));
   const file = join(dir, 'proxy.config.yaml');
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
   // As `npm start` and the `tokenrelay` bin run it: `node dist/cli.js`. The image adds node
   // flags (see the Dockerfile): BENCH_TOKENRELAY_NODE_FLAGS='--max-semi-space-size=4' measures those.
-  const flags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  return startNode(name, [...flags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  return startNode(name, [...tokenrelayNodeFlags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
 async function freePort(): Promise<number> {
