@@ -32,7 +32,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # V8 settings itself; the young generation's size can only be set before V8 starts, so here.
 # On Node 26, V8 lets the young generation grow to ~55 MB under load (Node 20: ~34 MB), and
 # glibc gives each busy thread its own malloc arena. Peak RSS under the benchmark's load,
-# Node 26.10: 159-169 MB as `node dist/cli.js`; 109-116 MB with 4 MB semi-spaces and two
-# arenas, at 0.95x the undici pass-through's requests/s (paired; README, Performance).
+# Node 26.10: 159-169 MB as `node dist/cli.js`; 109-118 MB with 4 MB semi-spaces and two
+# arenas, at 0.90-0.95x the undici pass-through's requests/s (README, Performance).
 ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]
