@@ -4,10 +4,10 @@
  */
 import { TokenRelayError } from './errors.js';
 
-/** An AbortSignal, or any emitter of 'abort' with an `aborted` flag. */
+/** An AbortSignal, or anything with its `aborted` flag and 'abort' listener (fired at most once). */
 export interface AbortLike {
   readonly aborted: boolean;
-  once(event: 'abort', listener: () => void): unknown;
+  addEventListener(type: 'abort', fn: () => void): void;
 }
 
 export interface Limiter {
@@ -61,7 +61,7 @@ export function createLimiter({ max, queue, upstream }: { max: number; queue: nu
       return new Promise((resolve, reject) => {
         const w = { grant: resolve };
         waiters.push(w);
-        signal?.once('abort', () => {
+        signal?.addEventListener('abort', () => {
           const i = waiters.indexOf(w);
           if (i >= 0) {
             waiters.splice(i, 1);

@@ -10,16 +10,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { responseHeaders, type ResponseHeaders } from './headers.js';
+import type { AbortLike } from './limiter.js';
 
 export interface Peeked {
   chunks: Buffer[];
   /** True when the whole body is in `chunks`. */
   ended: boolean;
-}
-
-export interface AbortLike {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', fn: () => void): void;
 }
 
 /** Whether to read the body before settling, and how many bytes at most. 0: don't. */
