@@ -126,14 +126,19 @@ export class StdoutSink {
     });
   }
 
-  flushSync(): void {
+  /**
+   * Writes out what is buffered, synchronously (at exit). A non-blocking pipe that stays full
+   * gets up to `maxWaitMs` of retries: a reader that never returns must not hang the exit.
+   */
+  flushSync(maxWaitMs = 1000): void {
     const buf = this.take();
     if (!buf) return;
+    const deadline = Date.now() + maxWaitMs;
     for (let off = 0; off < buf.length;) {
       try {
         off += writeSync(this.fd, buf, off);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return;
       }
     }
   }

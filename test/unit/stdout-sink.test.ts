@@ -48,13 +48,29 @@ describe('StdoutSink', () => {
     expect(read()).toBe(want.join(''));
   });
 
-  it('a stdout that stops draining: what is past 16 MiB is dropped, and every dropped line is counted', async () => {
+  /** A pipe nobody reads yet: writes fail with EAGAIN once its buffer is full. */
+  function unreadPipe(): number {
     const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-sink-'));
     dirs.push(dir);
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    // A pipe nobody reads yet: writes fail with EAGAIN once its buffer is full.
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    return openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  }
+
+  it('flushSync into a pipe that stays full gives up after its wait instead of hanging the exit', () => {
+    const fd = unreadPipe();
+    const sink = new StdoutSink(fd);
+    // Far more than a pipe's buffer (64 KiB on Linux), and nobody reads.
+    for (let i = 0; i < 2000; i++) sink.write(`${JSON.stringify({ i, pad: 'p'.repeat(980) })}\n`);
+    const t0 = Date.now();
+    sink.flushSync(200);
+    const waited = Date.now() - t0;
+    closeSync(fd);
+    expect(waited).toBeGreaterThanOrEqual(200);
+  });
+
+  it('a stdout that stops draining: what is past 16 MiB is dropped, and every dropped line is counted', async () => {
+    const fd = unreadPipe();
     const sink = new StdoutSink(fd);
     const n = 20_000;
     for (let i = 0; i < n; i++) sink.write(`${JSON.stringify({ i, pad: 'p'.repeat(980) })}\n`);
