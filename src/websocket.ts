@@ -8,6 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { TokenRelayError } from './errors.js';
+import { upstreamError } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
 import { statusSaysExpired } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
@@ -94,10 +95,8 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
       client.pipe(socket);
       logger.info({ upstream: plan.name, event: 'websocket', path: (req.url ?? '').split('?')[0] }, 'websocket upgraded');
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      refuse(client, err instanceof TokenRelayError ? err
-        : code === 'UND_ERR_HEADERS_TIMEOUT' ? new TokenRelayError('UPSTREAM_TIMEOUT', undefined, { upstream: plan.name })
-          : new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream: plan.name }));
+      // The handshake timeout carries undici's code, so the forwarder's mapping applies as is.
+      refuse(client, upstreamError(err, plan.name));
     }
   };
 }

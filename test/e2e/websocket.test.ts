@@ -1,20 +1,30 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startHarness, type Harness } from '../helpers.js';
+import { createServer } from 'node:net';
+import { startHarness, startRelay, type Harness } from '../helpers.js';
 
 function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers });
     ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), {
+        status: res.statusCode, code: (JSON.parse(body || '{}') as { error?: { code?: string } }).error?.code,
+      })));
+    });
     ws.once('error', reject);
   });
 }
 const next = (ws: WebSocket) => new Promise<string>((r) => ws.once('message', (m) => r(String(m))));
 
 describe('WebSocket upgrades', () => {
-  let h: Harness;
-  afterEach(() => h.close());
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
 
   it('are proxied with the token injected on the upgrade request, and exchange messages', async () => {
     h = await startHarness({ kinds: ['akool'] });
@@ -41,6 +51,20 @@ describe('WebSocket upgrades', () => {
     expect(await reply).toBe('echo:ping');
     expect(h.vendors.hitem3d.counts.tokenFetches).toBe(2);
     ws.close();
+  });
+
+  it('an upstream that cannot be reached at the handshake is UPSTREAM_UNREACHABLE', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    const relay = await startRelay({ dead: { prefix: '/dead', target: `http://127.0.0.1:${port}`, auth: { type: 'static', header: 'x-api-key', value: 'k-static-1' } } });
+    try {
+      await expect(open(`${relay.url.replace('http', 'ws')}/dead/ws`)).rejects.toMatchObject({ status: 502, code: 'UPSTREAM_UNREACHABLE' });
+    } finally {
+      await relay.close();
+    }
   });
 
   it('goes through the same checks: unknown routes and missing inbound keys are refused', async () => {
