@@ -1,7 +1,7 @@
 /**
  * Providers, as data. A provider says how to ask for a token, how to read the answer, how to
  * inject the token and what an expired-token answer looks like. The three vendors are presets
- * in exactly the form a `type: custom` entry is written in (see custom.ts); shared code reads
+ * in exactly the form a `type: custom` entry is written in (see auth-types.ts); shared code reads
  * these fields and never asks which vendor it is talking to.
  */
 
@@ -119,12 +119,15 @@ export function schemeTemplate(scheme: string): Template {
   return scheme ? `${scheme} {token}` : '{token}';
 }
 
+/** A `{name}` placeholder. */
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
 /** Fills `{name}` placeholders; unknown names are left as they are. */
 export function fill(template: Template, values: Readonly<Record<string, string>>): string {
-  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (all, name: string) => values[name] ?? all);
+  return template.replace(PLACEHOLDER, (all, name: string) => values[name] ?? all);
 }
 
 /** Placeholder names a template uses. */
 export function placeholders(template: Template): string[] {
-  return [...template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!);
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
 }
