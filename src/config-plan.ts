@@ -30,6 +30,17 @@ export function planTokenCache(raw: RawConfig['tokenCache'], readFile: (p: strin
   return { ...rest, key: key ?? Buffer.alloc(0) };
 }
 
+/** A secret held in a file: its text, or what is wrong with it (never the content). */
+function readSecretFile(readFile: (p: string) => string, file: string): string | { problem: string } {
+  try {
+    // Trailing newlines are what `echo > file` and most secret tooling leave behind.
+    const v = readFile(file).replace(/[\r\n]+$/, '');
+    return v === '' ? { problem: `file ${file} is empty` } : v;
+  } catch (err) {
+    return { problem: `file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}` };
+  }
+}
+
 export function referencedFiles(raw: RawConfig): string[] {
   const files = new Set<string>(raw.inbound?.apiKeyFiles ?? []);
   for (const u of Object.values(raw.upstreams)) {
@@ -53,13 +64,9 @@ export function planInbound(
     }
   });
   for (const f of raw.apiKeyFiles) {
-    try {
-      const k = readFile(f).replace(/[\r\n]+$/, '');
-      if (k) keys.push(k);
-      else missing.push(`inbound.apiKeyFiles (file ${f} is empty)`);
-    } catch (err) {
-      missing.push(`inbound.apiKeyFiles (file ${f}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-    }
+    const k = readSecretFile(readFile, f);
+    if (typeof k === 'string') keys.push(k);
+    else missing.push(`inbound.apiKeyFiles (${k.problem})`);
   }
   return { keys, header: raw.header.toLowerCase(), missing };
 }
@@ -76,14 +83,9 @@ export function planUpstream(
     if (typeof direct === 'string' && direct !== '') {
       credentials[cred] = direct;
     } else if (typeof file === 'string') {
-      try {
-        // Trailing newlines are what `echo > file` and most secret tooling leave behind.
-        const v = readFile(file).replace(/[\r\n]+$/, '');
-        if (v === '') missing.push(`${cred} (file ${file} is empty)`);
-        else credentials[cred] = v;
-      } catch (err) {
-        missing.push(`${cred} (file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-      }
+      const v = readSecretFile(readFile, file);
+      if (typeof v === 'string') credentials[cred] = v;
+      else missing.push(`${cred} (${v.problem})`);
     } else {
       const u2 = unresolved.find((x) => x.path === path);
       missing.push(u2 ? `${cred} (environment variable ${u2.variable} is not set)` : `${cred} (not configured)`);
