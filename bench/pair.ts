@@ -6,8 +6,9 @@
  * request costs each, under the very same conditions: on a VM whose speed drifts ±25 % from
  * one round to the next, this resolves differences of ~1 % where sequential rounds cannot.
  * Also printed: each process's own CPU time per request (user + system, from /proc).
- * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each), BENCH_TOKENRELAY_NODE_FLAGS
- * (node flags for the tokenrelay builds, as in `npm run bench`).
+ * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each), PAIR_BODY (bytes: POST a body
+ * of this size instead of a GET), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay
+ * builds, as in `npm run bench`).
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,8 @@ const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
 const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
 const seconds = Number(process.env.PAIR_SECONDS ?? 6);
 const connections = Number(process.env.PAIR_CONNECTIONS ?? 25);
+const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
+const body = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'a') : undefined;
 if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
 
 async function start(spec: string, target: string, upstreamPort: number): Promise<Server> {
@@ -32,6 +35,7 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
 
 const total = async (s: Server, duration: number) => (await autocannon({
   url: `http://127.0.0.1:${s.port}${s.prefix}/api/open/v3/voice/list`, connections, duration,
+  ...(body ? { method: 'POST' as const, body } : {}),
 })).requests.total;
 
 async function main() {
