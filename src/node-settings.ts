@@ -1,0 +1,75 @@
+/**
+ * V8 and allocator settings for a small, steady footprint under load (README, Performance).
+ * Applied by the entry (cli.ts) before the rest of tokenrelay is loaded.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * Young-generation semi-space size (MB) by V8 version, from the benchmark's full runs (peak RSS
+ * under its load; requests/s against the undici pass-through): Node 22 (V8 12) 8 MB: 115 MB,
+ * 0.94x (4 MB: 108 MB, 0.87x; V8's own: 131 MB); Node 24 (V8 13) 4 MB: 116 MB, 1.00x (8 MB:
+ * 128 MB); Node 26 (V8 14) 4 MB: 117 MB, 0.90x (the image; V8's own: 159-169 MB).
+ */
+export function semiSpaceMb(v8Major: number): number {
+  return v8Major === 12 ? 8 : 4;
+}
+
+const SEMI_SPACE_FLAG = /--max[-_]semi[-_]space[-_]size/;
+
+export interface ProcessFacts {
+  v8Major: number;
+  execPath: string;
+  execArgv: readonly string[];
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * How to restart this process so that V8 sizes its young generation for a proxy, or undefined
+ * when there is no need. On V8 12 and later (Node 22, 24, 26) the young generation may grow to
+ * ~55 MB under load (V8 11, Node 20: ~34 MB), which took the peak RSS under the benchmark's
+ * load to 131 MB (Node 22) and 159-169 MB (Node 26), against 115-117 MB with the sizes above.
+ * That size can only be set before V8 starts. A size the user chose (node flag or
+ * NODE_OPTIONS) is kept. glibc's arena count, read at process start too, is capped at two
+ * unless set: on Node 26 each busy thread otherwise got its own malloc arena.
+ */
+export function restartFor({ v8Major, execPath, execArgv, argv, env }: ProcessFacts): { args: string[]; env: NodeJS.ProcessEnv } | undefined {
+  if (v8Major < 12) return undefined;
+  if (execArgv.some((a) => SEMI_SPACE_FLAG.test(a)) || SEMI_SPACE_FLAG.test(env.NODE_OPTIONS ?? '')) return undefined;
+  return {
+    args: [execPath, `--max-semi-space-size=${semiSpaceMb(v8Major)}`, ...execArgv, ...argv.slice(1)],
+    env: { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2' },
+  };
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/**
+ * Sets the V8 flags that can be set at run time, and, where V8's young generation needs a size
+ * set at start, replaces this process with one started with it (`process.execve`, Node 22.15+:
+ * same PID, same stdio and signals, ~40 ms more at start). Without `execve` (Node 22.0-22.14)
+ * tokenrelay runs as started.
+ */
+export function applyNodeSettings(): void {
+  const v8Major = Number(process.versions.v8.split('.')[0]);
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  const restart = restartFor({ v8Major, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env });
+  if (restart && typeof execve === 'function') execve(process.execPath, restart.args, restart.env);
+
+  // undici parses HTTP answers with llhttp compiled to WebAssembly. Once the parser is hot, V8
+  // recompiles it with its optimising compiler in the background, a one-off burst of ~37 MB of
+  // compiler memory (valgrind massif) just when the first load arrives: 35-45 MB above the
+  // idle RSS, the process's peak. Baseline (Liftoff) code parses a ~300-byte answer head ~1 µs
+  // slower. Set before the first upstream connection, which is when undici compiles the
+  // parser. Only on V8 11 (Node 20): on Node 24 and 26 (V8 13, 14) there is no such burst
+  // (peak RSS the same with or without it) and on Node 26 it cost requests/s (0.84x the undici
+  // pass-through with it, 0.95x without, paired); on Node 22 it saves ~5 MB of a ~105 MB peak.
+  if (v8Major < 12) setFlagsFromString('--liftoff-only');
+  // V8 lets the old generation grow to up to 4x what survived the last full collection before
+  // collecting again: under load that overshoot (old space 12 -> 40 MB) was the other half of
+  // the peak. 1.5x keeps it near 20 MB, for a full collection every few seconds under load
+  // (mostly concurrent). It also leaves room for V8's default young generation on Node 20,
+  // which needs fewer scavenges than an 8 MB semi-space: +2.6 % requests/s at the same peak,
+  // in a paired run.
+  setFlagsFromString('--heap-growing-percent=50');
+}
