@@ -54,7 +54,13 @@ export function applyNodeSettings(): void {
   const v8Major = Number(process.versions.v8.split('.')[0]);
   const execve = (process as unknown as { execve?: Execve }).execve;
   const restart = restartFor({ v8Major, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env });
-  if (restart && typeof execve === 'function') execve(process.execPath, restart.args, restart.env);
+  if (restart && typeof execve === 'function') {
+    try {
+      execve(process.execPath, restart.args, restart.env);
+    } catch {
+      // Not allowed here (a sandbox, a seccomp profile): run as started, with V8's own sizes.
+    }
+  }
 
   // undici parses HTTP answers with llhttp compiled to WebAssembly. Once the parser is hot, V8
   // recompiles it with its optimising compiler in the background, a one-off burst of ~37 MB of
