@@ -4,7 +4,8 @@
  * first: on Node 22+ this may restart the process with a young-generation size, which is
  * cheapest before anything else is loaded. Then the command line (main.ts).
  */
+import { fileURLToPath } from 'node:url';
 import { applyNodeSettings } from './node-settings.js';
 
-applyNodeSettings();
+applyNodeSettings(fileURLToPath(import.meta.url));
 await import('./main.js');

@@ -2,6 +2,7 @@
  * V8 and allocator settings for a small, steady footprint under load (README, Performance).
  * Applied by the entry (cli.ts) before the rest of tokenrelay is loaded.
  */
+import { realpathSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
 /**
@@ -18,6 +19,12 @@ const SEMI_SPACE_FLAG = /--max[-_]semi[-_]space[-_]size/;
 
 export interface ProcessFacts {
   v8Major: number;
+  /**
+   * Whether the entry is the script node was started with (`node dist/cli.js`, the bin,
+   * `npm start`), and nothing else: not `node -e`, a script read from stdin, or a process manager
+   * that loaded it into a process of its own or talks to it over an IPC channel.
+   */
+  ranDirectly: boolean;
   execPath: string;
   execArgv: readonly string[];
   argv: readonly string[];
@@ -33,13 +40,23 @@ export interface ProcessFacts {
  * NODE_OPTIONS) is kept. glibc's arena count, read at process start too, is capped at two
  * unless set: on Node 26 each busy thread otherwise got its own malloc arena.
  */
-export function restartFor({ v8Major, execPath, execArgv, argv, env }: ProcessFacts): { args: string[]; env: NodeJS.ProcessEnv } | undefined {
-  if (v8Major < 12) return undefined;
+export function restartFor({ v8Major, ranDirectly, execPath, execArgv, argv, env }: ProcessFacts): { args: string[]; env: NodeJS.ProcessEnv } | undefined {
+  if (v8Major < 12 || !ranDirectly) return undefined;
   if (execArgv.some((a) => SEMI_SPACE_FLAG.test(a)) || SEMI_SPACE_FLAG.test(env.NODE_OPTIONS ?? '')) return undefined;
   return {
     args: [execPath, `--max-semi-space-size=${semiSpaceMb(v8Major)}`, ...execArgv, ...argv.slice(1)],
     env: { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2' },
   };
+}
+
+/** The bin is a symlink to dist/cli.js: compare real paths. */
+function sameFile(a: string | undefined, b: string): boolean {
+  if (!a) return false;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
@@ -50,10 +67,11 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
  * same PID, same stdio and signals, ~40 ms more at start). Without `execve` (Node 22.0-22.14)
  * tokenrelay runs as started.
  */
-export function applyNodeSettings(): void {
+export function applyNodeSettings(entry: string): void {
   const v8Major = Number(process.versions.v8.split('.')[0]);
   const execve = (process as unknown as { execve?: Execve }).execve;
-  const restart = restartFor({ v8Major, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env });
+  const ranDirectly = sameFile(process.argv[1], entry) && process.env.NODE_CHANNEL_FD === undefined;
+  const restart = restartFor({ v8Major, ranDirectly, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env });
   if (restart && typeof execve === 'function') {
     try {
       execve(process.execPath, restart.args, restart.env);

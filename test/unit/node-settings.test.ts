@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { restartFor, semiSpaceMb, type ProcessFacts } from '../../src/node-settings.js';
 
 const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
-  v8Major: 14, execPath: '/usr/bin/node', execArgv: [], argv: ['/usr/bin/node', '/app/dist/cli.js', '--config', 'c.yaml'], env: { PATH: '/bin' }, ...over,
+  v8Major: 14, ranDirectly: true, execPath: '/usr/bin/node', execArgv: [], argv: ['/usr/bin/node', '/app/dist/cli.js', '--config', 'c.yaml'], env: { PATH: '/bin' }, ...over,
 });
 
 describe('node settings: when to restart with a young-generation size', () => {
@@ -19,6 +19,10 @@ describe('node settings: when to restart with a young-generation size', () => {
   it('the size by V8 version: 8 MB on V8 12 (Node 22), 4 MB on 13 and later (Node 24, 26; the image)', () => {
     expect([12, 13, 14, 15].map(semiSpaceMb)).toEqual([8, 4, 4, 4]);
     expect(restartFor(facts({ v8Major: 14 }))?.args[1]).toBe('--max-semi-space-size=4');
+  });
+
+  it('only when the entry is the script node was started with (not -e, stdin, a process manager)', () => {
+    expect(restartFor(facts({ ranDirectly: false }))).toBeUndefined();
   });
 
   it('keeps a malloc arena count that is set', () => {
