@@ -64,7 +64,7 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 /**
  * Sets the V8 flags that can be set at run time, and, where V8's young generation needs a size
  * set at start, replaces this process with one started with it (`process.execve`, Node 22.15+:
- * same PID, same stdio and signals, ~40 ms more at start). Without `execve` (Node 22.0-22.14)
+ * same PID, same stdio and signals, 50-120 ms more at start). Without `execve` (Node 22.0-22.14)
  * tokenrelay runs as started.
  */
 export function applyNodeSettings(entry: string): void {
@@ -87,7 +87,8 @@ export function applyNodeSettings(entry: string): void {
   // slower. Set before the first upstream connection, which is when undici compiles the
   // parser. Only on V8 11 (Node 20): on Node 24 and 26 (V8 13, 14) there is no such burst
   // (peak RSS the same with or without it) and on Node 26 it cost requests/s (0.84x the undici
-  // pass-through with it, 0.95x without, paired); on Node 22 it saves ~5 MB of a ~105 MB peak.
+  // pass-through with it, 0.95x without, paired); on Node 22 it saved ~5 MB of a ~105 MB peak
+  // (4 MB semi-spaces), requests/s within the noise.
   if (v8Major < 12) setFlagsFromString('--liftoff-only');
   // V8 lets the old generation grow to up to 4x what survived the last full collection before
   // collecting again: under load that overshoot (old space 12 -> 40 MB) was the other half of
