@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { startFakeVendor, type FakeVendor, type VendorKind } from './fakes/vendor.js';
 
 export const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
@@ -90,4 +92,25 @@ export function startRelayProcess(yaml: string, env: NodeJS.ProcessEnv = {}, fil
       }
     });
   });
+}
+
+/**
+ * For a describe block: `start()` runs a fake vendor and tokenrelay as its own process in front
+ * of it; both are closed after each test (a relay that already stopped is left as it is).
+ */
+export function relayProcessEach(kind: VendorKind = 'akool') {
+  const h: { vendor?: FakeVendor | undefined; relay?: RelayProcess | undefined; start(env?: NodeJS.ProcessEnv): Promise<RelayProcess> } = {
+    async start(env = {}) {
+      h.vendor = await startFakeVendor(kind);
+      h.relay = await startRelayProcess(vendorConfig(h.vendor), env);
+      return h.relay;
+    },
+  };
+  afterEach(async () => {
+    await h.relay?.stop('SIGKILL');
+    await h.vendor?.close();
+    h.relay = undefined;
+    h.vendor = undefined;
+  });
+  return h;
 }

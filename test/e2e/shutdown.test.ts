@@ -1,21 +1,12 @@
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startRelayProcess, vendorConfig, writeConfig, type RelayProcess } from '../child.js';
-import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
+import { describe, expect, it } from 'vitest';
+import { relayProcessEach, runCli, writeConfig } from '../child.js';
 
 describe('process: signals and exit codes', () => {
-  let vendor: FakeVendor | undefined;
-  let relay: RelayProcess | undefined;
-  afterEach(async () => {
-    await relay?.stop('SIGKILL');
-    await vendor?.close();
-    relay = undefined;
-    vendor = undefined;
-  });
+  const each = relayProcessEach();
 
   it('SIGTERM: stops accepting, lets in-flight requests finish, exits 0', async () => {
-    vendor = await startFakeVendor('akool');
-    relay = await startRelayProcess(vendorConfig(vendor));
+    const relay = await each.start();
     const inflight = request(`${relay.url}/akool/__slow?ms=800`);
     await new Promise((r) => setTimeout(r, 300));
     const exited = relay.stop('SIGTERM');
