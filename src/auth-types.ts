@@ -51,8 +51,9 @@ export function providerFor(auth: RawAuth, base: string): { spec: ProviderSpec; 
         // expires_in is only RECOMMENDED: without it (and without a JWT exp), an hour.
         defaultLifetimeMs: HOUR,
         inject: { header: 'authorization', template: 'Bearer {token}' },
-        // RFC 6750 §3.1: 401, and when a Bearer challenge names an error, only invalid_token.
-        expiredWhen: { status: [401], bodyCodePath: 'error', bodyCodes: [], bearerChallenge: true },
+        // RFC 6750 §3.1: 401, and when a Bearer challenge names an error, only invalid_token;
+        // also a JSON body `{"error": "invalid_token"}` on another status (servers that say it there).
+        expiredWhen: { status: [401], bodyCodePath: 'error', bodyCodes: ['invalid_token'], bearerChallenge: true },
       };
       return { spec, sources: named(spec.credentials), tokenUrl: auth.tokenUrl };
     }

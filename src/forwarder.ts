@@ -9,12 +9,12 @@ import type { Dispatcher, Pool } from './undici.js';
 import type { UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
 import { upstreamRequestHeaders } from './headers.js';
-import { bodySaysExpired, shouldPeek, statusSaysExpired } from './inspect.js';
+import { answerSaysExpired, peekLimit } from './inspect.js';
 import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Limiter } from './limiter.js';
-import { ReplayBody, type ReplayLimits } from './replay.js';
+import { ReplayBody, SpoolBudget, type ReplayLimits } from './replay.js';
 import type { TokenProvider } from './token-cache.js';
 
 export interface UpstreamRuntime {
@@ -31,19 +31,23 @@ export interface RequestContext {
   status?: number;
 }
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
+  /** The spool budget shared by every request of the process (it outlives a reload). */
+  spool?: SpoolBudget;
   /** The inbound key header, stripped before forwarding. */
   dropHeader?: string;
 }) {
   // What to read before settling an answer: nothing when the status decides, else a small JSON
-  // body (bounded). One rule per upstream plan, made once.
+  // body (bounded). One rule per upstream plan, made once. A HEAD answer has no body to read.
   const peekRules = new WeakMap<UpstreamPlan, PeekRule>();
-  function peekRule(plan: UpstreamPlan): PeekRule {
+  const noPeek: PeekRule = () => 0;
+  function peekRule(plan: UpstreamPlan, method: string | undefined): PeekRule {
+    if (method === 'HEAD') return noPeek;
     let rule = peekRules.get(plan);
     if (!rule) {
       const when = plan.expiredWhen;
-      rule = (status, headers) => (!when.status.includes(status) && shouldPeek(when, headers, inspectBytes) ? inspectBytes : 0);
+      rule = (status, headers) => peekLimit(when, status, headers, inspectBytes);
       peekRules.set(plan, rule);
     }
     return rule;
@@ -56,17 +60,16 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     headers[inject.header] = inject.prefix + token + inject.suffix;
     const answer = await UpstreamAnswer.send(up.pool, {
       path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
-    }, signal, peekRule(up.plan));
+    }, signal, peekRule(up.plan, req.method));
     metrics.upstreamLatency(name, answer.secondsToHead);
     return answer;
   }
 
   /** Is this answer an expired-token signal? By its status, or by the code in a small JSON body read whole. */
   function judge(up: UpstreamRuntime, answer: UpstreamAnswer): boolean {
-    const when = up.plan.expiredWhen;
-    if (when.status.includes(answer.statusCode)) return statusSaysExpired(when, answer.statusCode, answer.headers['www-authenticate']);
     const peeked = answer.peeked;
-    return peeked !== undefined && peeked.ended && bodySaysExpired(when, peeked.chunks[0]!);
+    const body = peeked?.ended ? peeked.chunks[0] : undefined;
+    return answerSaysExpired(up.plan.expiredWhen, answer.statusCode, answer.headers, body, inspectBytes);
   }
 
   function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext): void {
@@ -107,7 +110,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // A small body of known length is read whole and sent as one buffer (the same buffer is the
     // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs.
     const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes) ? await readSmall(req) : undefined;
-    const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes) : undefined;
+    const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes, spool) : undefined;
     try {
       const token = tokens.current() ?? await tokens.get();
       const baseHeaders = upstreamRequestHeaders(req.headers, {
@@ -124,7 +127,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
         if (!(await replay.complete())) {
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
-          logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowed ? 'body_over_replay_bound' : 'body_incomplete' }, 'expired token, request not replayable');
+          logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowReason ?? 'body_incomplete' }, 'expired token, request not replayable');
           return reply(res, first, ctx);
         }
       }

@@ -128,8 +128,9 @@ export class UpstreamAnswer {
 
   private takePeeked(ended: boolean): void {
     const { held } = this;
-    // Joined once: the same buffer is judged and, when it is not an expired signal, sent.
-    this.peeked = { chunks: ended && held.length > 1 ? [Buffer.concat(held)] : held, ended };
+    // Joined once: the same buffer is judged and, when it is not an expired signal, sent. An
+    // empty body (a 200 with content-length: 0) is one empty buffer, so chunks[0] always exists.
+    this.peeked = { chunks: ended && held.length !== 1 ? [Buffer.concat(held)] : held, ended };
     this.held = [];
     this.heldSize = 0;
   }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { TokenRelayError } from './errors.js';
 import { upstreamError } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
-import { statusSaysExpired } from './inspect.js';
+import { answerSaysExpired, peekLimit } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Logger } from './logger.js';
 import type { LiveUpstream, Runtime } from './runtime.js';
@@ -23,6 +23,31 @@ function head(status: number, message: string, raw: string[]): string {
   let s = `HTTP/1.1 ${status} ${message}\r\n`;
   for (let i = 0; i < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
   return `${s}\r\n`;
+}
+
+/** Reads up to `limit` bytes of a refused handshake's answer (0: nothing); the rest stays unread. */
+function readSmall(res: IncomingMessage, limit: number): Promise<{ chunks: Buffer[]; ended: boolean } | undefined> {
+  if (limit <= 0) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (ended: boolean) => {
+      res.off('data', onData);
+      res.off('end', onEnd);
+      res.off('error', reject);
+      if (!ended) res.pause();
+      resolve({ chunks, ended });
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > limit) done(false);
+    };
+    const onEnd = () => done(true);
+    res.on('data', onData);
+    res.once('end', onEnd);
+    res.once('error', reject);
+  });
 }
 
 export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => Runtime; logger: Logger; sockets: Set<Duplex> }) {
@@ -63,22 +88,27 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
     if (!tokens) return refuse(client, new TokenRelayError('CREDENTIALS_MISSING', undefined, { upstream: plan.name }));
     const path = plan.basePath + matched.rest;
     try {
+      const limit = rt.config.limits.inspectBytes;
       let token = await tokens.get();
       let attempt = await connect(up, req, path, token);
-      if (!attempt.socket && statusSaysExpired(plan.expiredWhen, attempt.res.statusCode ?? 0, attempt.res.headers['www-authenticate'])) {
+      let read = attempt.socket ? undefined : await readSmall(attempt.res, peekLimit(plan.expiredWhen, attempt.res.statusCode ?? 0, attempt.res.headers, limit));
+      if (!attempt.socket && answerSaysExpired(plan.expiredWhen, attempt.res.statusCode ?? 0, attempt.res.headers, read?.ended ? Buffer.concat(read.chunks) : undefined, limit)) {
         attempt.res.resume();
         token = await tokens.renew(token);
         attempt = await connect(up, req, path, token);
+        read = undefined;
       }
       const { res, socket } = attempt;
       if (!socket) {
-        // Not upgraded: the upstream's answer goes to the client as it is.
-        // (the body is decoded by Node and delimited by closing the connection).
+        // Not upgraded: the upstream's answer goes to the client as it is, its bytes unchanged
+        // (Node's client leaves content codings alone; the body is delimited by closing).
         const pairs: string[] = [];
         const raw = res.rawHeaders;
         for (let i = 0; i < raw.length; i += 2) if (!/^(connection|transfer-encoding|keep-alive)$/i.test(raw[i]!)) pairs.push(raw[i]!, raw[i + 1]!);
         client.write(head(res.statusCode ?? 502, res.statusMessage ?? '', [...pairs, 'connection', 'close']));
-        res.pipe(client);
+        for (const c of read?.chunks ?? []) client.write(c);
+        if (read?.ended) client.end();
+        else res.pipe(client);
         return;
       }
       client.write(head(101, 'Switching Protocols', res.rawHeaders));

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLoopback } from './listen.js';
+import { scenario, sendJson } from './nginx.js';
 
 export interface FakeOAuth2 {
   url: string;
@@ -17,6 +18,11 @@ export interface FakeOAuth2 {
   apiSeen: Array<{ url: string; authorization: string | undefined }>;
   revokeAll(): void;
   expiresIn: number | undefined;
+  /**
+   * How a revoked token is refused: a 401 whose challenge names invalid_token (RFC 6750), a 401
+   * whose challenge names no error and whose JSON body does, or a 200 with that JSON body.
+   */
+  expiredStyle: 'challenge' | 'body-401' | 'body-200';
   close(): Promise<void>;
 }
 
@@ -29,13 +35,12 @@ export async function startFakeOAuth2(): Promise<FakeOAuth2> {
   const valid = new Set<string>();
   const fake: FakeOAuth2 = {
     url: '', clientId, clientSecret, tokenFetches: 0, tokenRequests: [], issued: [], apiSeen: [],
-    revokeAll: () => valid.clear(), expiresIn: 3600,
+    revokeAll: () => valid.clear(), expiresIn: 3600, expiredStyle: 'challenge',
     close: () => Promise.resolve(), // set once listening
   };
+  // As a server behind nginx: JSON compressed when the client asks.
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
-    res.end(text);
+    sendJson(res.req, res, status, body, 'auto', { 'cache-control': 'no-store', ...headers });
   };
 
   function token(req: IncomingMessage, res: ServerResponse, body: string) {
@@ -71,8 +76,14 @@ export async function startFakeOAuth2(): Promise<FakeOAuth2> {
     fake.apiSeen.push({ url: req.url ?? '', authorization: h });
     const tok = h?.startsWith('Bearer ') ? h.slice(7) : undefined;
     if (!tok) return json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="fake"' });
-    if (!valid.has(tok)) return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer realm="fake", error="invalid_token", error_description="The access token expired"' });
+    if (!valid.has(tok)) {
+      if (fake.expiredStyle === 'body-401') return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer realm="fake"' });
+      if (fake.expiredStyle === 'body-200') return json(res, 200, { error: 'invalid_token', error_description: 'The access token expired' });
+      return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer realm="fake", error="invalid_token", error_description="The access token expired"' });
+    }
     if (req.url?.startsWith('/api/admin')) return json(res, 403, { error: 'insufficient_scope' }, { 'www-authenticate': 'Bearer error="insufficient_scope", scope="admin"' });
+    if (req.url?.startsWith('/__t/')) return scenario(req, res);
+    if (req.url?.startsWith('/api/scope-in-body')) return json(res, 401, { error: 'insufficient_scope' }, { 'www-authenticate': 'Bearer realm="fake"' });
     if (req.url?.startsWith('/api/odd')) return json(res, 401, { error: 'invalid_request' }, { 'www-authenticate': 'Bearer error="invalid_request"' });
     json(res, 200, { ok: true, url: req.url });
   }

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import { WebSocketServer } from 'ws';
 import { listenLoopback } from './listen.js';
+import { codingsFor, encode, scenario, sendJson as nginxJson, type CompressMode } from './nginx.js';
 
 export type VendorKind = 'akool' | 'hitem3d' | 'baidu-aiob';
 export type TokenFailure = 'http500' | 'html' | 'empty' | 'refused-code' | 'garbled' | 'hang';
@@ -105,6 +106,10 @@ export interface FakeVendorOptions {
   credentials?: [string, string];
   /** Serve HTTPS with this key and certificate. */
   tls?: { key: string; cert: string };
+  /** Compression of JSON answers, as nginx's gzip (default `auto`: when the client asks). */
+  compress?: CompressMode;
+  /** How a WebSocket handshake with a bad token is refused: HTTP 401 (default), or HTTP 200 and the JSON body code. */
+  wsExpired?: 'http401' | 'body';
 }
 
 export interface FakeVendor {
@@ -140,17 +145,15 @@ function readBody(req: IncomingMessage): Promise<{ text: string; bytes: number; 
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions = {}): Promise<FakeVendor> {
   const t = TRAITS[kind];
   const lifetime = opts.lifetimeSeconds ?? (kind === 'akool' ? 400 * 86400 : kind === 'hitem3d' ? 86400 : 43200 * 60);
   const [id, secret] = opts.credentials ?? [`${kind}-id-${randomBytes(4).toString('hex')}`, `${kind}-SECRET-${randomBytes(12).toString('hex')}`];
   const valid = new Set<string>();
+  const compress = opts.compress ?? 'auto';
+  // Every JSON answer as a vendor behind nginx sends it: compressed when the client asks.
+  const sendJson = (res: ServerResponse, status: number, body: unknown) => nginxJson(res.req, res, status, body, compress);
   let reject = false;
   let failure: { mode: TokenFailure; left: number } | null = null;
   let every: { n: number; mode: TokenFailure } | null = null;
@@ -223,6 +226,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
       await read();
       return opts.expiredAsHttp401 ? sendJson(res, 401, t.expired) : sendJson(res, 200, t.expired);
     }
+    if (u.pathname.startsWith('/__t/')) return void (await read(), scenario(req, res));
     if (u.pathname === '/__sse') return sse(res, Number(u.searchParams.get('events') ?? 3), Number(u.searchParams.get('interval') ?? 100));
     if (u.pathname === '/__download') return download(res, Number(u.searchParams.get('bytes') ?? 1024));
     if (u.pathname === '/__slow') await new Promise((r) => setTimeout(r, Number(u.searchParams.get('ms') ?? 1000)));
@@ -278,7 +282,16 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     const tok = auth === undefined ? undefined : t.scheme ? (auth.startsWith(`${t.scheme} `) ? auth.slice(t.scheme.length + 1) : undefined) : auth;
     fake.seen.push({ method: 'UPGRADE', url: req.url ?? '', headers: req.headers, token: tok });
     if (!tok || !valid.has(tok)) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
+      if (opts.wsExpired !== 'body') {
+        socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
+        return;
+      }
+      // The vendor's envelope, compressed as nginx would for a client that asks.
+      const codings = codingsFor(req, compress);
+      const body = encode(Buffer.from(JSON.stringify(t.expired)), codings);
+      const ce = codings.length ? `content-encoding: ${codings.join(', ')}\r\n` : '';
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n${ce}content-length: ${body.length}\r\nconnection: close\r\n\r\n`);
+      socket.end(body);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m, isBinary) => ws.send(isBinary ? m : `echo:${String(m)}`)));
