@@ -19,8 +19,12 @@ export interface TokenGrant {
   lifetimeSource: 'answer' | 'jwt' | 'default';
 }
 
-/** A token that claims to live less than this is treated as living this long (then a 401 refreshes it). */
-export const MIN_LIFETIME_MS = 60_000;
+/**
+ * A JWT whose `exp` says it lives less than this is treated as living this long (then a 401
+ * refreshes it): Akool's documented example has `exp = iat + 1`. A lifetime the token answer
+ * states (`expires_in`, a custom lifetime field) is used as stated.
+ */
+export const MIN_JWT_LIFETIME_MS = 60_000;
 const MAX_REASON = 200;
 const UNIT_MS = { milliseconds: 1, seconds: 1000, minutes: 60_000 } as const;
 
@@ -79,7 +83,7 @@ function lifetimeOf(
     const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
     if (typeof n === 'number' && Number.isFinite(n) && n > 0) {
       const ms = n * UNIT_MS[shape.lifetime.unit];
-      return { lifetimeMs: Math.max(ms, MIN_LIFETIME_MS), lifetimeSource: 'answer' };
+      return { lifetimeMs: ms, lifetimeSource: 'answer' };
     }
   }
   const claims = jwtClaims(token);
@@ -88,7 +92,7 @@ function lifetimeOf(
     // behind the vendor's (exp - now would overstate it) and against a long-issued token.
     let ms = claims.exp * 1000 - opts.nowMs;
     if (claims.iat !== undefined) ms = Math.min(ms, (claims.exp - claims.iat) * 1000);
-    return { lifetimeMs: Math.max(ms, MIN_LIFETIME_MS), lifetimeSource: 'jwt' };
+    return { lifetimeMs: Math.max(ms, MIN_JWT_LIFETIME_MS), lifetimeSource: 'jwt' };
   }
   return { lifetimeMs: opts.defaultLifetimeMs, lifetimeSource: 'default' };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRelayError } from '../../src/errors.js';
 import { PRESETS as PROVIDERS } from '../../src/providers.js';
-import { MIN_LIFETIME_MS, parseTokenAnswer } from '../../src/token-answer.js';
+import { MIN_JWT_LIFETIME_MS, parseTokenAnswer } from '../../src/token-answer.js';
 
 const now = Date.UTC(2026, 10, 21);
 const opts = (p: keyof typeof PROVIDERS) => ({ defaultLifetimeMs: PROVIDERS[p].defaultLifetimeMs, nowMs: now, secrets: ['sup3r-secret'] });
@@ -34,7 +34,18 @@ describe('token answers', () => {
   it('a JWT whose exp is implausibly close is floored, not trusted to the second', () => {
     // Akool's documented example token: exp = iat + 1.
     const token = jwt({ iat: 1732867732, exp: 1732867733 });
-    expect(parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.response, opts('akool')).lifetimeMs).toBe(MIN_LIFETIME_MS);
+    expect(parseTokenAnswer(answer({ code: 1000, token }), PROVIDERS.akool.response, opts('akool')).lifetimeMs).toBe(MIN_JWT_LIFETIME_MS);
+  });
+
+  it('a lifetime the answer states is used as stated, even under 60 s (no floor)', () => {
+    const shape = { token: 'access_token', lifetime: { path: 'expires_in', unit: 'seconds' as const }, messagePaths: [] };
+    for (const s of [5, 30, 59]) {
+      const g = parseTokenAnswer(answer({ access_token: 'a', expires_in: s }), shape, opts('akool'));
+      expect(g).toEqual({ token: 'a', lifetimeMs: s * 1000, lifetimeSource: 'answer' });
+    }
+    // The same token as a JWT with a short exp and no stated lifetime: floored.
+    const token = jwt({ iat: now / 1000, exp: now / 1000 + 5 });
+    expect(parseTokenAnswer(answer({ access_token: token }), shape, opts('akool'))).toMatchObject({ lifetimeMs: MIN_JWT_LIFETIME_MS, lifetimeSource: 'jwt' });
   });
 
   it('Hitem3D: code 200 as number or string; data.accessToken', () => {
