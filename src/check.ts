@@ -35,7 +35,9 @@ export async function runCheck(config: RelayConfig, { fetch = false }: { fetch?:
   let ok = true;
   const rows: CheckRow[] = [];
   for (const u of config.upstreams) {
-    const secrets = u.provider.credentials.map((c) => `${c} ${u.present.includes(c) ? 'present' : 'MISSING'}`).join(', ');
+    // Why a secret is missing (unset, empty, EACCES…), as the server's start log says it.
+    const why = (c: string) => u.missing.find((m) => m.startsWith(`${c} (`))?.slice(c.length + 1) ?? '';
+    const secrets = u.provider.credentials.map((c) => (u.present.includes(c) ? `${c} present` : `${c} MISSING ${why(c)}`.trimEnd())).join(', ');
     if (!u.credentials) ok = false;
     const row: CheckRow = { upstream: u.name, route: `${u.prefix}/*`, target: u.target.origin + u.basePath, auth: u.provider.type, secrets };
     if (fetch) {

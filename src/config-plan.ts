@@ -30,6 +30,11 @@ export function planTokenCache(raw: RawConfig['tokenCache'], readFile: (p: strin
   return { ...rest, key: key ?? Buffer.alloc(0) };
 }
 
+/** Why a `${VAR}` gave nothing: unset, or set to the empty string. */
+function unsetText(u: Unresolved): string {
+  return `environment variable ${u.variable} ${u.empty ? 'is empty' : 'is not set'}`;
+}
+
 /** A secret held in a file: its text, or what is wrong with it (never the content). */
 function readSecretFile(readFile: (p: string) => string, file: string): string | { problem: string } {
   try {
@@ -60,7 +65,7 @@ export function planInbound(
     if (k) keys.push(k);
     else {
       const u = unresolved.find((x) => x.path === `inbound.apiKeys.${i}`);
-      missing.push(u ? `inbound.apiKeys.${i} (environment variable ${u.variable} is not set)` : `inbound.apiKeys.${i} (empty)`);
+      missing.push(u ? `inbound.apiKeys.${i} (${unsetText(u)})` : `inbound.apiKeys.${i} (empty)`);
     }
   });
   for (const f of raw.apiKeyFiles) {
@@ -88,7 +93,7 @@ export function planUpstream(
       else missing.push(`${cred} (${v.problem})`);
     } else {
       const u2 = unresolved.find((x) => x.path === path);
-      missing.push(u2 ? `${cred} (environment variable ${u2.variable} is not set)` : `${cred} (not configured)`);
+      missing.push(u2 ? `${cred} (${unsetText(u2)})` : `${cred} (not configured)`);
     }
     if (credentials[cred] !== undefined) present.push(cred);
   }
@@ -158,7 +163,7 @@ function checkTemplates(spec: ProviderSpec, base: string, problems: string[]): v
 
 const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 
-export function checkPrefixes(upstreams: UpstreamPlan[], problems: string[]): void {
+export function checkPrefixes(upstreams: ReadonlyArray<{ name: string; prefix: string }>, problems: string[]): void {
   for (const u of upstreams) {
     const at = `upstreams.${u.name}.prefix`;
     if (!PREFIX.test(u.prefix) || u.prefix.split('/').some((s) => s === '.' || s === '..')) {

@@ -102,10 +102,12 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): RelayConfi
 
 export function loadConfigText(text: string, opts: LoadOptions = {}): RelayConfig {
   // Warnings (an unknown !tag, say) are problems too: a config must mean exactly what it says.
-  const parsed = parseDocument(text, { prettyErrors: false, uniqueKeys: true, logLevel: 'silent' });
-  const issues = [...parsed.errors, ...parsed.warnings];
-  if (issues.length) {
-    throw new ConfigError(issues.map((e) => `config: not valid YAML: ${e.message.split('\n')[0]}${e.linePos ? ` (line ${e.linePos[0].line})` : ''}`));
+  const parsed = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'silent' });
+  // The first syntax error only: the ones after it are mostly echoes of it.
+  const first = parsed.errors[0] ?? parsed.warnings[0];
+  if (first) {
+    const at = first.linePos ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';
+    throw new ConfigError([`config: not valid YAML${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`]);
   }
   let doc: unknown;
   try {
@@ -132,11 +134,13 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const parsed = v.safeParse(configSchema, filled, { abortEarly: false });
   if (!parsed.success) {
     for (const issue of parsed.issues) {
-      if (!fatalPaths.has((issue.path ?? []).map((p) => String(p.key)).join('.'))) problems.push(...formatIssue(issue));
+      if (!fatalPaths.has((issue.path ?? []).map((p) => String(p.key)).join('.'))) problems.push(...formatIssue(issue, configSchema, filled));
     }
-    throw new ConfigError(problems);
+    // Every problem in one pass: the prefix rules too, on what the file says.
+    checkPrefixes(rawPrefixes(filled), problems);
+    throw new ConfigError(unique(problems));
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigError(unique(problems));
   const raw = parsed.output;
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
@@ -144,7 +148,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === raw.listen.port && (raw.admin.host ?? raw.listen.host) === raw.listen.host) {
     problems.push(`admin.port: ${raw.admin.port} is listen.port too; the admin endpoints need a port of their own`);
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigError(unique(problems));
   return deepFreeze({
     listen: raw.listen,
     logLevel: raw.logLevel,
@@ -160,6 +164,18 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     gracePeriodMs: raw.shutdown.gracePeriod,
     files: referencedFiles(raw),
   } satisfies RelayConfig);
+}
+
+/** Each problem once (two checks on one value can say the same thing). */
+const unique = (problems: string[]) => [...new Set(problems)];
+
+/** The upstreams' names and prefixes as written, for the prefix rules when the schema failed. */
+function rawPrefixes(doc: unknown): Array<{ name: string; prefix: string }> {
+  const ups = (doc as { upstreams?: unknown } | null)?.upstreams;
+  if (!ups || typeof ups !== 'object') return [];
+  return Object.entries(ups as Record<string, { prefix?: unknown } | null>)
+    .filter(([, u]) => typeof u?.prefix === 'string')
+    .map(([name, u]) => ({ name, prefix: u!.prefix as string }));
 }
 
 /** Values whose absence disables a feature instead of failing start: credentials and inbound keys. */

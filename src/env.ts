@@ -8,6 +8,8 @@ export interface Unresolved {
   path: string;
   /** The environment variable that was unset or empty. */
   variable: string;
+  /** Set, but to the empty string (said apart from unset in messages). */
+  empty?: boolean;
 }
 
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -25,15 +27,16 @@ export function interpolate(
 ): unknown {
   if (typeof tree === 'string') {
     let missing: string | undefined;
+    let empty = false;
     const value = tree.replace(PLACEHOLDER, (_all, name: string, fallback: string | undefined) => {
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      missing ??= name;
+      if (missing === undefined) [missing, empty] = [name, v === ''];
       return '';
     });
     if (missing !== undefined) {
-      unresolved.push({ path: path.join('.'), variable: missing });
+      unresolved.push({ path: path.join('.'), variable: missing, ...(empty ? { empty } : {}) });
       return undefined;
     }
     return value;

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeConfig } from '../child.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
@@ -32,6 +35,19 @@ upstreams:
     expect(r.stdout).toMatch(/baidu-aiob\s+\/baidu-aiob\/\*.*accessKey present, secretKey present/);
     expect(r.stdout).toContain('FAILED');
     for (const v of [...Object.values(akool.credentials), ...Object.values(baidu.credentials)]) expect(r.stdout + r.stderr).not.toContain(v);
+  });
+
+  it('says why a secret is missing: unset, empty, or a file it cannot read', async () => {
+    const unset = await runCli(['check', '--config', config()], { AK_ID: akool.credentials.clientId! });
+    expect(unset.stdout).toContain('clientSecret MISSING (environment variable AK_SECRET is not set)');
+    const empty = await runCli(['check', '--config', config()], { AK_ID: '', AK_SECRET: 'x' });
+    expect(empty.stdout).toContain('clientId MISSING (environment variable AK_ID is empty)');
+    const dir = mkdtempSync(join(tmpdir(), 'tr-check-'));
+    const file = join(dir, 'no-such-secret');
+    const missingFile = writeConfig(`upstreams:\n  akool:\n    prefix: /akool\n    target: ${akool.url}\n    auth: { type: akool, clientId: x, clientSecretFile: ${file} }\n`);
+    expect((await runCli(['check', '--config', missingFile])).stdout).toContain(`clientSecret MISSING (file ${file}: ENOENT)`);
+    writeFileSync(file, '\n');
+    expect((await runCli(['check', '--config', missingFile])).stdout).toContain(`clientSecret MISSING (file ${file} is empty)`);
   });
 
   it('--fetch fetches each token once and prints outcome, lifetime and latency; exit 0 when all succeed', async () => {

@@ -71,7 +71,63 @@ upstreams:
   it('names the path and the bad value of an unknown auth type', () => {
     const doc = structuredClone(good) as any;
     doc.upstreams.hitem3d.auth.type = 'hitme3d';
-    expect(problems(doc)).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob | oauth2 | custom | static, got "hitme3d"');
+    expect(problems(doc)).toContain('upstreams.hitem3d.auth.type: expected akool | hitem3d | baidu-aiob | oauth2 | custom | static, got "hitme3d" (did you mean hitem3d?)');
+  });
+
+  it('a missing required key says required, never unknown key', () => {
+    const doc = structuredClone(good) as any;
+    delete doc.upstreams.akool.prefix;
+    delete doc.upstreams.hitem3d.auth;
+    const p = problems(doc);
+    expect(p).toContain('upstreams.akool.prefix: required');
+    expect(p).toContain('upstreams.hitem3d.auth: required');
+    expect(p.some((l) => l.includes('unknown key'))).toBe(false);
+  });
+
+  it('a misspelt key names the likely one, at the top and deeper', () => {
+    const { upstreams, ...rest } = structuredClone(good) as any;
+    expect(problems({ ...rest, upstream: upstreams })).toEqual(['upstreams: required', 'upstream: unknown key (did you mean upstreams?)']);
+    const doc = structuredClone(good) as any;
+    doc.upstreams.akool.timout = '5s';
+    doc.upstreams.akool.auth.clientSecert = 'x';
+    doc.limits = { inspectByte: 10 };
+    const p = problems(doc);
+    expect(p).toContain('upstreams.akool.timout: unknown key (did you mean timeout?)');
+    expect(p).toContain('upstreams.akool.auth.clientSecert: unknown key (did you mean clientSecret?)');
+    expect(p).toContain('limits.inspectByte: unknown key (did you mean inspectBytes?)');
+    // Nothing close: no guess.
+    doc.zzzzzz = 1;
+    expect(problems(doc)).toContain('zzzzzz: unknown key');
+  });
+
+  it('a YAML syntax error gives its line and column, once', () => {
+    let err: ConfigError | undefined;
+    try {
+      loadConfigText('upstreams:\n  a:\n    prefix: /a\n   target: x\n  b: [\n', { env: {} });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err?.code).toBe('CONFIG_INVALID');
+    expect(err!.problems).toHaveLength(1);
+    expect(err!.problems[0]).toMatch(/^config: not valid YAML at line \d+, column \d+: /);
+  });
+
+  it('each problem once, and all of them (prefix rules too) in one pass', () => {
+    const doc = structuredClone(good) as any;
+    doc.upstreams.akool.target = 'nope';
+    doc.upstreams.hitem3d.prefix = 'bad';
+    doc.upstreams['baidu-aiob'].bogus = 1;
+    const p = problems(doc);
+    expect(p.filter((l) => l.startsWith('upstreams.akool.target:'))).toHaveLength(1);
+    expect(p.some((l) => l.startsWith('upstreams.hitem3d.prefix:'))).toBe(true);
+    expect(p).toContain('upstreams.baidu-aiob.bogus: unknown key');
+    expect(new Set(p).size).toBe(p.length);
+  });
+
+  it('an empty variable is told apart from an unset one', () => {
+    const c = compileConfig(good, { env: { AKOOL_CLIENT_ID: '' } });
+    const akool = c.upstreams.find((u) => u.name === 'akool')!;
+    expect(akool.missing).toEqual(['clientId (environment variable AKOOL_CLIENT_ID is empty)', 'clientSecret (environment variable AKOOL_CLIENT_SECRET is not set)']);
   });
 
   it('reports every problem, one line each: unknown keys, wrong types, bad URL', () => {
