@@ -17,19 +17,25 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
   }
 
   /**
-   * Ready: listening and not draining; with `readiness.requireTokens`, also every upstream that
-   * has credentials holds a valid token.
+   * Ready: listening and not draining; with `readiness.requireTokens`, also every configured
+   * upstream holds a valid token (one without usable credentials holds readiness: to serve
+   * without an upstream, leave it out of the config).
    */
   function readiness() {
     const { listening, shuttingDown } = state();
     const { upstreams, config } = runtime();
     const tokensOk = !config.readiness.requireTokens
-      || upstreams.every((u) => !u.tokens || u.tokens.status().state === 'valid');
+      || upstreams.every((u) => u.tokens !== undefined && u.tokens.status().state === 'valid');
     const ready = listening && !shuttingDown && tokensOk;
     return {
       status: ready ? 200 : 503,
       body: {
         status: shuttingDown ? 'shutting_down' : ready ? 'ready' : listening ? 'waiting_for_tokens' : 'starting',
+        // SECURITY: names and reasons (unset variable, empty file, EACCES), never values.
+        ...(ready ? {} : { waitingFor: upstreams.filter((u) => config.readiness.requireTokens && u.tokens?.status().state !== 'valid').map(({ plan, tokens }) => ({
+          upstream: plan.name,
+          reason: tokens ? (tokens.status().lastError?.code ?? 'fetching') : `credentials missing: ${plan.missing.join(', ')}`,
+        })) }),
         requireTokens: config.readiness.requireTokens,
         tokenCache: tokenCache(),
         upstreams: Object.fromEntries(upstreams.map(({ plan, tokens }) => [plan.name, {

@@ -14,9 +14,11 @@ import { upstreamError, type RequestContext } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { SpoolBudget } from './replay.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
+import { keepTokens, type TokenKeeper } from './token-keeper.js';
 import { createUpgradeHandler } from './websocket.js';
 
 export interface TokenRelayOptions {
@@ -91,7 +93,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     lastSharedWarn = Date.now();
     logger.warn({ event: 'token_cache_fallback', reason: err.message }, 'shared token cache unusable: using this process\'s own token');
   };
-  const deps = { logger, metrics, clock, store, shared, onSharedError };
+  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes) };
   const accessLog = createAccessLog(logger);
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();
@@ -179,9 +181,17 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     socket.end(new TokenRelayError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', 'malformed request').toRawResponse());
   });
 
-  async function warmTokens(): Promise<void> {
-    // readiness.requireTokens: fetch every token now, so /readyz can turn ready without traffic.
-    await Promise.all(rt.upstreams.map((u) => u.tokens?.get().catch(() => {})));
+  // readiness.requireTokens: every token fetched now and kept in hand (retried with backoff,
+  // refreshed ahead) without traffic, so /readyz turns ready by itself and stays so.
+  let keeper: TokenKeeper | undefined;
+  function keepTokensIf(on: boolean): void {
+    if (on && !keeper) keeper = keepTokens(function* () {
+      for (const u of rt.upstreams) if (u.tokens) yield u.tokens;
+    });
+    else if (!on && keeper) {
+      keeper.stop();
+      keeper = undefined;
+    }
   }
 
   async function closeServer(s: Server, gracePeriodMs: number): Promise<void> {
@@ -219,7 +229,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       if (!isLoopback(initial.listen.host) && !rt.config.inbound) {
         logger.warn({ event: 'open_listener', host: initial.listen.host }, 'listening beyond loopback without inbound authentication: anyone who can reach this port can use the vendor credentials (set inbound.apiKeys)');
       }
-      if (rt.config.readiness.requireTokens) void warmTokens();
+      keepTokensIf(rt.config.readiness.requireTokens);
       return addr;
     },
     adminAddress: () => (adminServer?.listening ? (adminServer.address() as AddressInfo) : undefined),
@@ -233,10 +243,11 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       const restart = ['listen', 'admin', 'limits', 'tokenCache'].filter((k) => JSON.stringify(old.config[k as keyof RelayConfig]) !== JSON.stringify(config[k as keyof RelayConfig]));
       if (restart.length) logger.warn({ event: 'reload_partial', keys: restart }, `changes to ${restart.join(', ')} need a restart to apply to the listener`);
       logger.info({ event: 'reloaded', upstreams: rt.upstreams.map((u) => u.plan.name) }, 'configuration reloaded');
-      if (config.readiness.requireTokens) void warmTokens();
+      if (listening) keepTokensIf(config.readiness.requireTokens);
     },
     async close(gracePeriodMs = rt.config.gracePeriodMs) {
       shuttingDown = true;
+      keepTokensIf(false);
       // Open WebSockets end with the grace period: they have no "last response" to wait for.
       const wsGrace = setTimeout(() => {
         for (const s of upgraded) s.destroy();

@@ -55,7 +55,13 @@ export interface FetchEvent {
 
 export interface TokenSourceOptions {
   upstream: string;
-  fetch: () => Promise<TokenGrant>;
+  /** One token fetch, given at most `timeoutMs` (the remaining budget on the quick retry). */
+  fetch: (timeoutMs: number) => Promise<TokenGrant>;
+  /**
+   * How long a caller waits for a fetch, quick retry included (the upstream's `tokenTimeout`):
+   * the retry runs only when the first failure left time for it, and gets what is left.
+   */
+  timeoutMs?: number;
   store: TokenStore;
   clock?: Clock;
   random?: () => number;
@@ -86,6 +92,10 @@ export interface TokenProvider {
   /** A token to resend with after `rejected` was refused. */
   renew(rejected: string): Promise<string>;
   status(): { state: TokenState; expiresInSeconds: number | null; lastError: { code: string; message: string } | null };
+  /** For the token keeper: ms until a fetch is due (a missing token's next try, or a refresh ahead). */
+  dueInMs?(): number;
+  /** For the token keeper: fetch now if a fetch is due (the backoff still applies). */
+  warm?(): Promise<unknown>;
 }
 
 /** `type: static`: a fixed secret; nothing to fetch, refresh or expire. */
@@ -116,12 +126,12 @@ export class TokenSource implements TokenProvider {
 
   constructor(options: TokenSourceOptions) {
     const {
-      clock = systemClock, random = Math.random, skewMs = 30_000, refreshAheadRatio = 0.8,
+      clock = systemClock, random = Math.random, skewMs = 30_000, refreshAheadRatio = 0.8, timeoutMs = 10_000,
       backoffBaseMs = 1000, backoffMaxMs = 30_000, quickRetryMs = 200,
       sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()), ...rest
     } = options;
     this.upstream = options.upstream;
-    this.opts = { clock, random, skewMs, refreshAheadRatio, backoffBaseMs, backoffMaxMs, quickRetryMs, sleep, ...rest };
+    this.opts = { clock, random, skewMs, refreshAheadRatio, timeoutMs, backoffBaseMs, backoffMaxMs, quickRetryMs, sleep, ...rest };
   }
 
   /** A valid token: the cached one (kicking off a refresh if it is due), or a fresh one. */
@@ -219,16 +229,19 @@ export class TokenSource implements TokenProvider {
     const { clock, upstream } = this.opts;
     const started = clock.now();
     try {
+      const { timeoutMs, quickRetryMs } = this.opts;
       let grant: TokenGrant;
       try {
-        grant = await this.opts.fetch();
+        grant = await this.opts.fetch(timeoutMs);
       } catch (err) {
-        // One quick retry of a transient failure while requests wait, so a single dropped
-        // fetch costs a pause, not a failed request. Refusals and background refreshes wait
-        // for the backoff instead.
-        if (reason === 'ahead' || !(err instanceof TokenRelayError) || !err.transient) throw err;
-        await this.opts.sleep(this.opts.quickRetryMs);
-        grant = await this.opts.fetch();
+        // One quick retry of a fast transient failure (a dropped connection, a 5xx) while
+        // requests wait, so a single dropped fetch costs a pause, not a failed request. Only
+        // within the caller's budget: a fetch that timed out has used it all. Refusals and
+        // background refreshes wait for the backoff instead.
+        const left = timeoutMs - (clock.now() - started) - quickRetryMs;
+        if (reason === 'ahead' || !(err instanceof TokenRelayError) || !err.transient || left <= 0) throw err;
+        await this.opts.sleep(quickRetryMs);
+        grant = await this.opts.fetch(left);
       }
       const now = clock.now();
       const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
@@ -248,6 +261,18 @@ export class TokenSource implements TokenProvider {
       this.opts.onFetch?.({ upstream, reason, outcome: 'failure', durationMs: clock.now() - started, error: new TokenRelayError(error.code, error.message, { upstream }) });
       throw error;
     }
+  }
+
+  dueInMs(): number {
+    const now = this.opts.clock.now();
+    const cached = this.opts.store.get(this.upstream);
+    const at = cached && now < cached.expiresAt ? cached.refreshAt : 0;
+    return Math.max(0, Math.max(at, this.nextAttemptAt) - now);
+  }
+
+  warm(): Promise<unknown> {
+    if (this.current() !== undefined) return this.inflight ?? Promise.resolve();
+    return this.get();
   }
 
   /** For /readyz and metrics: never the token itself. */

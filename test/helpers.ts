@@ -26,6 +26,8 @@ export interface HarnessOptions {
   upstream?: Partial<Record<VendorKind, Record<string, unknown>>>;
   /** Extra top-level config. */
   top?: Record<string, unknown>;
+  /** Runs once the fakes are up, before tokenrelay starts (to make its first fetches fail, say). */
+  beforeStart?: (vendors: Record<VendorKind, FakeVendor>) => void;
 }
 
 export function captureLogs(): { lines: string[]; stream: Writable } {
@@ -85,6 +87,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       ...rest,
     };
   }
+  opts.beforeStart?.(vendors);
   const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...opts.top }, { env: {} });
   const { lines, stream } = captureLogs();
   const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }) });
