@@ -47,9 +47,10 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
         clock,
         onFetch,
         ...(shared ? { shared, scope: shared.scopeOf(plan.name, creds), ...(onSharedError ? { onSharedError } : {}) } : {}),
-        fetch: async () => {
+        timeoutMs: plan.tokenTimeoutMs,
+        fetch: async (timeoutMs) => {
           const answer = await fetchTokenAnswer(plan.tokenUrl!, plan.provider.request, creds, {
-            dispatcher: tokenDispatcher, timeoutMs: plan.tokenTimeoutMs,
+            dispatcher: tokenDispatcher, timeoutMs,
           });
           return parseTokenAnswer(answer, plan.provider.response, {
             defaultLifetimeMs: plan.provider.defaultLifetimeMs, nowMs: clock.now(), secrets: Object.values(creds),

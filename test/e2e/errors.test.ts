@@ -55,6 +55,28 @@ describe('coded errors', () => {
     expect(res.json.error.message).toMatch(/timed out/);
   });
 
+  it('a client waits at most tokenTimeout for a token: no second full wait after a timeout', async () => {
+    h = await startHarness({ kinds: ['akool'], upstream: { akool: { tokenTimeout: '1s' } } });
+    h.vendors.akool.failTokens('hang');
+    const t0 = performance.now();
+    const res = await h.get('/akool/x');
+    const waited = performance.now() - t0;
+    expect(res.status).toBe(502);
+    expect(res.json.error.code).toBe('TOKEN_FETCH_FAILED');
+    // One fetch: the quick retry follows only a fast failure that left time for it.
+    expect(h.vendors.akool.counts.tokenFetches).toBe(1);
+    // A bound, not a speed figure: the old behaviour waited 2 x 1 s + 0.2 s.
+    expect(waited).toBeLessThan(1_800);
+  });
+
+  it('a fast failure still gets its one quick retry within tokenTimeout', async () => {
+    h = await startHarness({ kinds: ['akool'], upstream: { akool: { tokenTimeout: '2s' } } });
+    h.vendors.akool.failTokens('http500', 1);
+    const res = await h.get('/akool/x');
+    expect(res.status).toBe(200);
+    expect(h.vendors.akool.counts.tokenFetches).toBe(2);
+  });
+
   it('UPSTREAM_UNREACHABLE (502) when the upstream refuses connections', async () => {
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
