@@ -141,6 +141,8 @@ export const configSchema = v.strictObject({
     memoryBytes: v.optional(size, 1024 * 1024),
     /** …the rest is spooled to a file, up to this; a larger body streams through, not retried. */
     maxBytes: v.optional(size, 256 * 1024 * 1024),
+    /** …and all spool files at once together up to this (keep it under a tmpfs/emptyDir size). */
+    maxSpoolBytes: v.optional(size, 1024 ** 3),
     spoolDir: v.optional(nonEmpty, DEFAULT_SPOOL_DIR),
   }), {}),
   limits: v.optional(v.strictObject({

@@ -13,7 +13,27 @@ import { TokenRelayError } from './errors.js';
 export interface ReplayLimits {
   memoryBytes: number;
   maxBytes: number;
+  /** The spool files of all requests at once, together (the emptyDir's sizeLimit is under it). */
+  maxSpoolBytes: number;
   spoolDir: string;
+}
+
+/**
+ * The spool's shared budget: bytes on disk across every request in flight. Past it, a body
+ * streams on without a replay copy rather than fill the disk (a Kubernetes emptyDir that
+ * outgrows its sizeLimit gets the whole pod evicted).
+ */
+export class SpoolBudget {
+  used = 0;
+  constructor(public max: number) {}
+  take(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
 }
 
 const SPOOL_FILE = /^tr-(\d+)-[0-9a-f]+\.spool$/;
@@ -53,17 +73,24 @@ export class ReplayBody extends Writable {
   private size = 0;
   private spool: WriteStream | undefined;
   private spoolPath: string | undefined;
+  /** Bytes this body holds of the spool budget. */
+  private spooled = 0;
   private sink: PassThrough | undefined;
   private readonly first: PassThrough;
   private done = false;
   private failed: Error | undefined;
   private readonly waiters: Array<() => void> = [];
   overflowed = false;
+  /** Why the copy was dropped: over `maxBytes`, or the spool (all requests together) full. */
+  overflowReason: 'body_over_replay_bound' | 'spool_full' | undefined;
 
   /** Why the body failed, when it did (e.g. BODY_TOO_LARGE); the forwarder reports this. */
   error: TokenRelayError | undefined;
 
-  constructor(source: Readable, private readonly limits: ReplayLimits, private readonly maxBodyBytes = Infinity) {
+  constructor(
+    source: Readable, private readonly limits: ReplayLimits, private readonly maxBodyBytes = Infinity,
+    private readonly budget: SpoolBudget = new SpoolBudget(limits.maxSpoolBytes),
+  ) {
     super({ highWaterMark: 64 * 1024 });
     // The sink exists before the first byte is read, so nothing read ahead of the upstream
     // connection is lost; its buffer (64 KiB) is all that is held before the upstream drains it.
@@ -108,12 +135,16 @@ export class ReplayBody extends Writable {
       for (const e of events) s.on(e, go);
     };
     if (!this.overflowed) {
-      if (this.size > this.limits.maxBytes) this.overflow();
+      if (this.size > this.limits.maxBytes) this.overflow('body_over_replay_bound');
       // Once spooling has begun, every later chunk goes to the file too: order is the body.
       else if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
         this.chunks.push(chunk);
         this.memSize += chunk.length;
-      } else if (!this.spoolWriter().write(chunk)) wait(this.spool!, 'drain', 'close');
+      } else if (!this.budget.take(chunk.length)) this.overflow('spool_full');
+      else {
+        this.spooled += chunk.length;
+        if (!this.spoolWriter().write(chunk)) wait(this.spool!, 'drain', 'close');
+      }
     }
     const sink = this.sink;
     // Backpressure: take the next chunk from the client only once the upstream drained this one.
@@ -126,13 +157,14 @@ export class ReplayBody extends Writable {
       this.spoolPath = join(this.limits.spoolDir, `tr-${process.pid}-${randomBytes(8).toString('hex')}.spool`);
       // SECURITY: request bodies are the clients' data: readable by this user only.
       this.spool = createWriteStream(this.spoolPath, { mode: 0o600 });
-      this.spool.on('error', () => this.overflow());
+      this.spool.on('error', () => this.overflow('spool_full'));
     }
     return this.spool;
   }
 
-  private overflow(): void {
+  private overflow(reason: 'body_over_replay_bound' | 'spool_full'): void {
     this.overflowed = true;
+    this.overflowReason ??= reason;
     this.chunks = [];
     this.dropSpool();
   }
@@ -197,6 +229,8 @@ export class ReplayBody extends Writable {
   }
 
   private dropSpool(): void {
+    this.budget.give(this.spooled);
+    this.spooled = 0;
     const { spool, spoolPath } = this;
     if (!spool || !spoolPath) return;
     this.spool = undefined;

@@ -9,7 +9,7 @@ import { createForwarder, type UpstreamRuntime } from './forwarder.js';
 import { createInboundCheck } from './guard.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { prepareSpoolDir } from './replay.js';
+import { prepareSpoolDir, SpoolBudget } from './replay.js';
 import { createRouter } from './router.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import type { Clock, TokenStore } from './token-cache.js';
@@ -32,6 +32,8 @@ export interface RuntimeDeps {
   store: TokenStore;
   shared?: SharedTokenCache | undefined;
   onSharedError?: (err: Error) => void;
+  /** The spool budget of the process, kept across reloads (its bound follows the config). */
+  spool?: SpoolBudget;
 }
 
 const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
@@ -54,8 +56,10 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, ...(onSharedError ? { onSharedError } : {}) });
     return Object.assign(up, { prefix: plan.prefix, fingerprint: fp, credentialsDigest });
   });
+  const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
+  spool.max = config.replay.maxSpoolBytes;
   const forward = createForwarder({
-    logger, metrics, replay: config.replay, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    logger, metrics, replay: config.replay, spool, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
     ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   try {
