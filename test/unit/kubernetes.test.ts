@@ -89,6 +89,23 @@ describe('Kubernetes manifests', () => {
       expect(volumeOf(spool).emptyDir).toBeDefined();
       for (const m of c.volumeMounts) if (m.mountPath !== '/tmp') expect(m.readOnly).toBe(true);
     });
+
+    it(`${file}: the spool budget stays under the /tmp emptyDir's sizeLimit (an overflow evicts the pod)`, () => {
+      const { config, mountOf, volumeOf } = tokenrelayIn(load(file));
+      const limit = volumeOf(mountOf(`${config.replay.spoolDir}/x`)).emptyDir.sizeLimit as string;
+      const m = /^(\d+)(Mi|Gi)$/.exec(limit)!;
+      const bytes = Number(m[1]) * (m[2] === 'Gi' ? 1024 ** 3 : 1024 ** 2);
+      expect(config.replay.maxSpoolBytes).toBeLessThan(bytes);
+      expect(config.replay.maxBytes).toBeLessThanOrEqual(config.replay.maxSpoolBytes);
+    });
+
+    it(`${file}: Secret files are readable by the pod's user: fsGroup set, group-readable modes`, () => {
+      // YAML 1.1, as Kubernetes reads it: 0440 is octal.
+      const docs = parseAllDocuments(readFileSync(join(dir, file), 'utf8'), { version: '1.1' }).map((d) => d.toJS());
+      const pod = docs.find((d: any) => d.kind === 'Deployment').spec.template.spec;
+      expect(pod.securityContext.fsGroup).toBe(1000);
+      for (const v of pod.volumes) if (v.secret) expect(v.secret.defaultMode & 0o040).toBe(0o040);
+    });
   }
 
   it('sidecar.yaml: tokenrelay is a native sidecar (init container, restartPolicy Always) with a startup probe', () => {
