@@ -2,6 +2,9 @@
 # tokenrelay sidecar image. Build: docker build -t tokenrelay .
 # Run:   docker run --read-only --tmpfs /tmp -p 8080:8080 -v $PWD/proxy.config.yaml:/etc/tokenrelay/proxy.config.yaml:ro \
 #          -e AKOOL_CLIENT_ID -e AKOOL_CLIENT_SECRET tokenrelay
+# In the image tokenrelay listens on 0.0.0.0 (TOKENRELAY_LISTEN_HOST below) unless the config
+# names a host: Docker forwards the published port to the container's interface, not to its
+# loopback. Publish on the host's loopback only (-p 127.0.0.1:8080:8080) or set inbound keys.
 ARG NODE_VERSION=26
 
 FROM node:${NODE_VERSION}-slim AS build
@@ -15,6 +18,7 @@ RUN npm run build && npm prune --omit=dev
 FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production \
     TOKENRELAY_CONFIG=/etc/tokenrelay/proxy.config.yaml \
+    TOKENRELAY_LISTEN_HOST=0.0.0.0 \
     TOKENRELAY_HEALTH_URL=http://127.0.0.1:8080/healthz
 WORKDIR /app
 COPY --from=build --chown=root:root /app/package.json ./

@@ -131,7 +131,8 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export const configSchema = v.strictObject({
   listen: v.optional(v.strictObject({
-    host: v.optional(nonEmpty, '127.0.0.1'),
+    /** Absent: $TOKENRELAY_LISTEN_HOST (the image sets 0.0.0.0), else 127.0.0.1. */
+    host: v.optional(nonEmpty),
     port: v.optional(intFromEnv(0, 65535), 8080),
   }), {}),
   logLevel: v.optional(v.picklist(logLevels)),

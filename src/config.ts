@@ -141,7 +141,9 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     throw new ConfigError(unique(problems));
   }
   if (problems.length) throw new ConfigError(unique(problems));
-  const raw = parsed.output;
+  // SECURITY: loopback unless told otherwise. The image says otherwise (TOKENRELAY_LISTEN_HOST=
+  // 0.0.0.0): Docker forwards a published port to the container's interface, not its loopback.
+  const raw = { ...parsed.output, listen: { ...parsed.output.listen, host: parsed.output.listen.host ?? (env.TOKENRELAY_LISTEN_HOST || '127.0.0.1') } };
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
   const tokenCache = planTokenCache(raw.tokenCache, readFile, problems);
