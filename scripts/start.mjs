@@ -15,4 +15,14 @@ if (!existsSync(cli) || newest(join(root, 'src')) > statSync(cli).mtimeMs) {
 const args = process.argv.slice(2);
 if (!args.includes('--config') && !args.includes('-c') && !process.env.TOKENRELAY_CONFIG) args.unshift('--config', 'proxy.config.yaml');
 process.argv = [process.argv[0], cli, ...args];
+// npm does not pass SIGTERM on to the script it runs: `kill <npm>` ends npm and leaves this
+// process listening, re-parented to PID 1, with no drain. So when the parent goes away, stop as
+// if told to: drain and exit, as on SIGTERM.
+const parent = process.ppid;
+const watch = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(watch);
+  process.kill(process.pid, 'SIGTERM');
+}, 200);
+watch.unref();
 await import(cli);
