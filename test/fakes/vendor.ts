@@ -1,5 +1,5 @@
 /**
- * Fake Akool, Hitem3D and Baidu AIOB servers, faithful to shared/vendors.md: the same token
+ * Fake Akool, Hitem3D and Baidu AIOB servers, faithful to docs/vendors.md: the same token
  * endpoints, request shapes, answer envelopes and expired-token signals. Started on port 0;
  * they count what they see and can revoke tokens, reject credentials and fail on demand.
  */
