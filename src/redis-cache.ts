@@ -162,8 +162,8 @@ export function createRedisCache(opts: RedisCacheOptions): SharedTokenCache {
     get available() {
       return up || !settled;
     },
-    async obtain(scope, fetch, isFresh) {
-      const deadline = Date.now() + waitMs;
+    async obtain(scope, fetch, isFresh, callerWaitMs = waitMs) {
+      const deadline = Date.now() + Math.min(waitMs, callerWaitMs);
       for (;;) {
         const e = await read(scope);
         if (e && isFresh(e)) return e;

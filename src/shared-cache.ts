@@ -13,9 +13,10 @@ export interface SharedTokenCache {
   /**
    * A token for `scope` that satisfies `isFresh`: the shared one, or one obtained by exactly
    * one caller across the fleet (`fetch`), the others waiting for it. Throws the fetch's own
-   * error, or SharedCacheUnavailable when the store failed.
+   * error, or SharedCacheUnavailable when the store failed. A waiter waits at most `waitMs`
+   * (the caller's token timeout) for another process's fetch.
    */
-  obtain(scope: string, fetch: () => Promise<CachedToken>, isFresh: (e: CachedToken) => boolean): Promise<CachedToken>;
+  obtain(scope: string, fetch: () => Promise<CachedToken>, isFresh: (e: CachedToken) => boolean, waitMs?: number): Promise<CachedToken>;
   /** Drops the shared token only if it is still `token` (compare-and-delete). */
   invalidate(scope: string, token: string): Promise<void>;
   /** A keyed, non-reversible digest of an upstream's credentials: tokens are shared per credentials. */

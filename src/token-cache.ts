@@ -212,7 +212,7 @@ export class TokenSource implements TokenProvider {
       return e.token !== rejected && now < e.expiresAt && (reason !== 'ahead' || now < e.refreshAt);
     };
     try {
-      return await shared.obtain(scope, () => this.fetchEntry(reason), isFresh);
+      return await shared.obtain(scope, () => this.fetchEntry(reason), isFresh, this.opts.timeoutMs);
     } catch (err) {
       if (!(err instanceof SharedCacheUnavailable)) throw err;
       this.sharedFailed(err);
