@@ -63,11 +63,11 @@ describe('compressed answers: the expired-token code is found', () => {
     expect(JSON.parse(gunzipSync(bytes).toString()).code).toBe(1000);
   });
 
-  it('WebSocket: a handshake refused with HTTP 200 and a gzip body code is refreshed and upgraded', async () => {
-    h = await startHarness({ kinds: ['akool'], vendor: { wsExpired: 'body', compress: 'gzip' } });
+  it.each(CODINGS.map((c) => [label(c), c] as const))('WebSocket: a handshake refused with HTTP 200 and a body code in %s is refreshed and upgraded', async (_l, coding) => {
+    h = await startHarness({ kinds: ['akool'], vendor: { wsExpired: 'body', compress: coding } });
     await h.get('/akool/warm');
     h.vendors.akool.revokeAll();
-    const ws = new WebSocket(`${h.url.replace('http', 'ws')}/akool/ws`, { headers: { 'accept-encoding': 'gzip' } });
+    const ws = new WebSocket(`${h.url.replace('http', 'ws')}/akool/ws`, { headers: ASK });
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('unexpected-response', (_q, r) => reject(new Error(`HTTP ${r.statusCode}`)));
@@ -90,14 +90,15 @@ describe('compressed answers: oauth2', () => {
   });
   const upstream = () => ({ api: { prefix: '/o', target: fake.url, auth: { type: 'oauth2', tokenUrl: `${fake.url}/oauth/token`, clientId: fake.clientId, clientSecret: fake.clientSecret } } });
 
-  it.each(['body-401', 'body-200'] as const)('an invalid_token JSON error body (%s), compressed, refreshes', async (style) => {
+  const STYLES = ['body-401', 'body-200'] as const;
+  it.each(STYLES.flatMap((style) => (['gzip', 'deflate', 'br'] as const).map((c) => [style, c] as const)))('an invalid_token JSON error body (%s) in %s refreshes', async (style, coding) => {
     fake = await startFakeOAuth2();
     fake.expiredStyle = style;
     relay = await startRelay(upstream());
-    await relay.get('/o/api/things', { headers: ASK });
+    await relay.get('/o/api/things', { headers: { 'accept-encoding': coding } });
     fake.revokeAll();
-    const r = await request(`${relay.url}/o/api/things`, { headers: ASK });
-    expect(r.headers['content-encoding']).toBe('br');
+    const r = await request(`${relay.url}/o/api/things`, { headers: { 'accept-encoding': coding } });
+    expect(r.headers['content-encoding']).toBe(coding);
     await r.body.dump();
     expect(r.statusCode).toBe(200);
     expect(fake.tokenFetches).toBe(2);
