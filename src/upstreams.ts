@@ -1,5 +1,5 @@
 /** Builds each upstream's runtime once: its connection pool and its token source. */
-import { Agent, Pool, type Dispatcher } from './undici.js';
+import { Agent, connector, Pool, type Dispatcher } from './undici.js';
 import type { UpstreamPlan } from './config.js';
 import type { UpstreamRuntime } from './forwarder.js';
 import type { Logger } from './logger.js';
@@ -21,7 +21,7 @@ export interface UpstreamDeps {
 }
 
 export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
-  const connect = plan.ca ? { ca: plan.ca } : {};
+  const connect = connector(plan.ca ? { ca: plan.ca } : {});
   // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
   const pool = new Pool(plan.target.origin, {
     connect, keepAliveTimeout: 30_000, headersTimeout: plan.timeoutMs, bodyTimeout: plan.bodyTimeoutMs,
