@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdmin } from './admin.js';
 import type { RelayConfig } from './config.js';
-import { TokenRelayError } from './errors.js';
+import { TokenRelayError, type ErrorCode } from './errors.js';
 import { upstreamError, type RequestContext } from './forwarder.js';
-import { checkTarget, isAllowed } from './guard.js';
+import { checkMethod, checkTarget, isAllowed } from './guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { SpoolBudget } from './replay.js';
@@ -65,6 +65,14 @@ function nextRequestId(): string {
   return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
+/** Node's parse and timeout errors, before any request exists, as coded answers. */
+const CLIENT_ERRORS: Record<string, [ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: ['HEADERS_TOO_LARGE', 'the request head is larger than limits.maxHeaderBytes'],
+  // Methods Node's parser does not know (TRACK…): not proxied.
+  HPE_INVALID_METHOD: ['METHOD_NOT_ALLOWED', 'this method is not proxied'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['REQUEST_TIMEOUT', 'the request head was not complete within limits.headersTimeout'],
+};
+
 const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/;
 
 function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -109,7 +117,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (shuttingDown) res.shouldKeepAlive = false;
-    const bad = checkTarget(req);
+    const bad = checkTarget(req) ?? checkMethod(req.method);
     if (bad) return sendError(res, bad);
     if (!config.admin && admin(path, req.method ?? 'GET', res)) return;
     const denied = inboundCheck?.(req);
@@ -178,7 +186,8 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    socket.end(new TokenRelayError(err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST', 'malformed request').toRawResponse());
+    const [code, message] = CLIENT_ERRORS[err.code ?? ''] ?? ['BAD_REQUEST', 'malformed request'];
+    socket.end(new TokenRelayError(code, message).toRawResponse());
   });
 
   // readiness.requireTokens: every token fetched now and kept in hand (retried with backoff,

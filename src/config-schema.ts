@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { PRESET_TYPES, PRESETS, type PresetType } from './providers.js';
+import { cidrProblem } from './trust.js';
 import { parseDuration, parseSize } from './units.js';
 
 export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'tokenrelay');
@@ -158,6 +159,12 @@ export const configSchema = v.strictObject({
     /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
     inspectBytes: v.optional(size, 64 * 1024),
   }), {}),
+  /** Peers (a load balancer in front) whose X-Forwarded-* and Forwarded headers are kept and extended; others' are dropped. */
+  trustForwardedFrom: v.optional(v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = cidrProblem(dataset.value);
+    if (problem) addIssue({ message: problem });
+  }))), []),
   /** Inbound authentication: clients present one of these keys. Absent: off. */
   inbound: v.optional(v.strictObject({
     apiKeys: v.optional(v.array(v.optional(v.string())), []),

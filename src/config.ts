@@ -74,6 +74,8 @@ export interface RelayConfig {
     inspectBytes: number;
   };
   inbound: InboundPlan | undefined;
+  /** CIDRs of peers whose forwarding headers are kept. */
+  trustForwardedFrom: string[];
   admin: { host: string; port: number } | undefined;
   readiness: { requireTokens: boolean };
   reload: { watch: boolean; intervalMs: number };
@@ -159,6 +161,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     replay: raw.replay,
     limits: raw.limits,
     inbound: raw.inbound && planInbound(raw.inbound, unresolved, readFile),
+    trustForwardedFrom: raw.trustForwardedFrom,
     admin: raw.admin && { host: raw.admin.host ?? raw.listen.host, port: raw.admin.port },
     readiness: raw.readiness,
     reload: { watch: raw.reload.watch, intervalMs: raw.reload.interval },

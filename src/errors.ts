@@ -11,6 +11,7 @@ export const ERRORS = {
   NOT_ALLOWED: { status: 403, message: 'this call is not on the upstream\'s allow-list' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no upstream is configured for this path' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not proxied' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the client took too long to send its request' },
   BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than limits.maxBodyBytes' },
   HEADERS_TOO_LARGE: { status: 431, message: 'the request head is larger than limits.maxHeaderBytes' },
   CREDENTIALS_MISSING: { status: 503, message: 'the credentials for this upstream are not configured' },

@@ -31,8 +31,10 @@ export interface RequestContext {
   status?: number;
 }
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
+  /** Peers whose X-Forwarded-* and Forwarded are kept (trustForwardedFrom); absent: nobody's. */
+  trusted?: ((ip: string | undefined) => boolean) | undefined;
   /** The spool budget shared by every request of the process (it outlives a reload). */
   spool?: SpoolBudget;
   /** The inbound key header, stripped before forwarding. */
@@ -113,8 +115,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes, spool) : undefined;
     try {
       const token = tokens.current() ?? await tokens.get();
+      const clientIp = req.socket.remoteAddress;
       const baseHeaders = upstreamRequestHeaders(req.headers, {
-        clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host,
+        clientIp, proto: 'http', host: req.headers.host, requestId: ctx.reqId, trusted: trusted?.(clientIp) ?? false,
       }, undefined, dropHeader);
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.

@@ -8,8 +8,19 @@ import type { IncomingMessage } from 'node:http';
 import type { InboundPlan, UpstreamPlan } from './config.js';
 import { TokenRelayError } from './errors.js';
 
-/** Dot segments in any spelling: `..`, `%2e%2E`, and separators hidden as `%2f`, `%5c` or `\`. */
-const SUSPECT = /%2e|%2f|%5c|\\|\/\.{1,2}(?:\/|$|\?)|%00/i;
+/**
+ * Dot segments in any spelling (`..`, `%2e%2E`, `..;` as servlet containers read it), separators
+ * hidden as `%2f`, `%5c` or `\`, a NUL, and `;` (path parameters: where `..;/` hides).
+ */
+const SUSPECT = /%2e|%2f|%5c|\\|\/\.{1,2}(?:[/?;]|$)|%00|;/i;
+
+/** Methods never forwarded: TRACE (and TRACK) echo the request, injected token included. */
+const REFUSED_METHODS = new Set(['TRACE', 'TRACK']);
+
+/** SECURITY: TRACE/TRACK would hand the injected Authorization back to the client. */
+export function checkMethod(method: string | undefined): TokenRelayError | undefined {
+  return method !== undefined && REFUSED_METHODS.has(method) ? new TokenRelayError('METHOD_NOT_ALLOWED', `${method} is not proxied`) : undefined;
+}
 
 /**
  * The request target must be origin-form (`/path?query`): absolute-form
@@ -21,12 +32,19 @@ export function checkTarget(req: IncomingMessage): TokenRelayError | undefined {
   if (url.charCodeAt(0) !== 47 /* / */ || url.charCodeAt(1) === 47) {
     return new TokenRelayError('BAD_REQUEST', 'the request target must be a path (origin-form)');
   }
+  // RFC 9112 §3.2: a request target never carries a fragment; an upstream URL parser would
+  // cut there and resolve what came before it (`/voice/..#x`) outside the prefix.
+  if (url.includes('#')) return new TokenRelayError('BAD_PATH', 'the request target has a fragment (#)');
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   if (SUSPECT.test(path)) {
-    // Only now the exact check: decode what could hide a separator or a dot, then look at segments.
+    // Only now the exact check: decode what could hide a separator or a dot, then look at
+    // segments, each up to its first `;` (a path parameter does not make `..` a name).
     const plain = path.replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/');
-    if (/%00/i.test(path) || plain.split('/').some((s) => s === '.' || s === '..')) {
+    if (/%00/i.test(path) || plain.split('/').some((s) => {
+      const seg = s.split(';')[0];
+      return seg === '.' || seg === '..';
+    })) {
       return new TokenRelayError('BAD_PATH', 'the path has dot segments or hidden separators');
     }
   }

@@ -18,8 +18,10 @@ const REQUEST_DROP = new Set([
   'host',
   // undici refuses `expect`; Node's server has already answered 100-continue to the client.
   'expect',
-  // Set by the proxy below from what it saw, never trusted from the client.
+  // Set by the proxy below from what it saw; a trusted peer's (trustForwardedFrom) are kept.
   'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded',
+  // Set by the proxy below, after hop-by-hop removal: `Connection: x-request-id` can't strip it.
+  'x-request-id',
 ]);
 
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
@@ -38,7 +40,13 @@ export interface ForwardedInfo {
   clientIp: string | undefined;
   proto: 'http' | 'https';
   host: string | undefined;
+  /** The request's id, sent upstream in X-Request-Id. */
+  requestId?: string;
+  /** The peer is a trusted proxy (trustForwardedFrom): keep and extend its X-Forwarded-* and Forwarded. */
+  trusted?: boolean;
 }
+
+const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
 /**
  * Headers for the upstream request. `drop` is one more (lowercase) header the caller strips:
@@ -58,11 +66,18 @@ export function upstreamRequestHeaders(
     const v = incoming[key];
     if (v !== undefined) out[key] = v;
   }
-  const prior = incoming['x-forwarded-for'];
+  // The proxy's own headers go on after hop-by-hop removal, so a client cannot name them away.
+  // SECURITY: a client's X-Forwarded-* and Forwarded are dropped (they could claim any address)
+  // unless it is a trusted proxy in front, whose chain is kept and extended.
+  const prior = fwd.trusted ? incoming['x-forwarded-for'] : undefined;
   const priorList = Array.isArray(prior) ? prior.join(', ') : prior;
   if (fwd.clientIp) out['x-forwarded-for'] = priorList ? `${priorList}, ${fwd.clientIp}` : fwd.clientIp;
-  out['x-forwarded-proto'] = fwd.proto;
-  if (fwd.host) out['x-forwarded-host'] = fwd.host;
+  const proto = fwd.trusted ? first(incoming['x-forwarded-proto']) : undefined;
+  out['x-forwarded-proto'] = proto ?? fwd.proto;
+  const host = (fwd.trusted ? first(incoming['x-forwarded-host']) : undefined) ?? fwd.host;
+  if (host) out['x-forwarded-host'] = host;
+  if (fwd.trusted && incoming.forwarded) out.forwarded = incoming.forwarded;
+  if (fwd.requestId) out['x-request-id'] = fwd.requestId;
   if (inject) out[inject.name] = inject.value;
   return out;
 }

@@ -13,6 +13,7 @@ import { prepareSpoolDir, SpoolBudget } from './replay.js';
 import { createRouter } from './router.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import type { Clock, TokenStore } from './token-cache.js';
+import { createTrust } from './trust.js';
 import { createUpstream } from './upstreams.js';
 
 export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; close(): Promise<void> };
@@ -23,6 +24,8 @@ export interface Runtime {
   route: ReturnType<typeof createRouter<LiveUpstream>>;
   forward: ReturnType<typeof createForwarder>;
   inboundCheck: ReturnType<typeof createInboundCheck>;
+  /** Peers whose forwarding headers are kept (trustForwardedFrom). */
+  trusted: ReturnType<typeof createTrust>;
 }
 
 export interface RuntimeDeps {
@@ -59,7 +62,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
   const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
   spool.max = config.replay.maxSpoolBytes;
   const forward = createForwarder({
-    logger, metrics, replay: config.replay, spool, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    logger, metrics, replay: config.replay, spool, trusted: createTrust(config.trustForwardedFrom), inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
     ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   try {
@@ -80,7 +83,8 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     // SECURITY: names the missing variable or file, never a value.
     else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);
   }
-  return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound) };
+  const trusted = createTrust(config.trustForwardedFrom);
+  return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound), trusted };
 }
 
 /** Upstreams of `old` that `next` no longer uses. */

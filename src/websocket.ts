@@ -53,9 +53,11 @@ function readSmall(res: IncomingMessage, limit: number): Promise<{ chunks: Buffe
 export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => Runtime; logger: Logger; sockets: Set<Duplex> }) {
   function connect(up: LiveUpstream, req: IncomingMessage, path: string, token: string): Promise<{ res: IncomingMessage; socket?: Duplex; head?: Buffer }> {
     const { plan } = up;
-    const headers = upstreamRequestHeaders(req.headers, { clientIp: req.socket.remoteAddress, proto: 'http', host: req.headers.host }, {
+    const rt = runtime();
+    const clientIp = req.socket.remoteAddress;
+    const headers = upstreamRequestHeaders(req.headers, { clientIp, proto: 'http', host: req.headers.host, trusted: rt.trusted?.(clientIp) ?? false }, {
       name: plan.inject.header, value: plan.inject.prefix + token + plan.inject.suffix,
-    }, runtime().config.inbound?.header);
+    }, rt.config.inbound?.header);
     headers.connection = 'Upgrade';
     headers.upgrade = 'websocket';
     headers.host = plan.target.host;

@@ -46,9 +46,32 @@ describe('routing and forwarding', () => {
     expect(seen.host).toBe(new URL(h.vendors.hitem3d.url).host);
     for (const k of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te']) expect(seen[k]).toBeUndefined();
     expect(seen['x-custom']).toBe('kept');
-    expect(seen['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+    // SECURITY: the client's own X-Forwarded-For is dropped (it could claim any address).
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-forwarded-proto']).toBe('http');
     expect(seen['x-forwarded-host']).toBe('app.example:8080');
+  });
+
+  it('X-Forwarded-* and Forwarded from a client are dropped and replaced; from a trustForwardedFrom peer, kept and extended', async () => {
+    const send = (url: string) => request(url).get('/hitem3d/open-api/v1/balance')
+      .set('Host', 'relay.local')
+      .set('X-Forwarded-For', '203.0.113.9')
+      .set('X-Forwarded-Proto', 'https')
+      .set('X-Forwarded-Host', 'api.example.com')
+      .set('Forwarded', 'for=203.0.113.9;proto=https')
+      .expect(200);
+    await send(h.url);
+    let seen = h.vendors.hitem3d.seen.at(-1)!.headers;
+    expect([seen['x-forwarded-for'], seen['x-forwarded-proto'], seen['x-forwarded-host'], seen.forwarded]).toEqual(['127.0.0.1', 'http', 'relay.local', undefined]);
+    const trusting = await startHarness({ kinds: ['hitem3d'], top: { trustForwardedFrom: ['127.0.0.0/8', '10.0.0.0/8'] } });
+    try {
+      await send(trusting.url);
+      seen = trusting.vendors.hitem3d.seen.at(-1)!.headers;
+      expect([seen['x-forwarded-for'], seen['x-forwarded-proto'], seen['x-forwarded-host'], seen.forwarded])
+        .toEqual(['203.0.113.9, 127.0.0.1', 'https', 'api.example.com', 'for=203.0.113.9;proto=https']);
+    } finally {
+      await trusting.close();
+    }
   });
 
   it('passes the vendor’s own error answers through unchanged', async () => {

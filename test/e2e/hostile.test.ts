@@ -55,12 +55,45 @@ describe('hostile input', () => {
     '/akool/..%5chitem3d',
     '/akool/./x',
     '/akool/x%00.json',
+    // A fragment: an upstream URL parser cuts at # and resolves what is before it.
+    '/akool/api/open/v3/voice/..#x',
+    '/akool/api/open/v3/voice/.#x',
+    '/akool/api/open/v3/voice/x#frag',
+    '/akool/x?q=1#frag',
+    // Path parameters hide dot segments from some parsers and not from servlet containers.
+    '/akool/..;/hitem3d/x',
+    '/akool/api/..;x/y',
+    '/akool/.;/x',
+    '/akool/%2e%2e;/x',
   ])('a path that climbs out of its prefix → 400 BAD_PATH: %s', async (path) => {
     const before = h.vendors.akool.counts.requests + h.vendors.hitem3d.counts.requests;
     const a = await raw(h.url, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
     expect(status(a)).toBe(400);
     expect(code(a)).toBe('BAD_PATH');
     expect(h.vendors.akool.counts.requests + h.vendors.hitem3d.counts.requests).toBe(before);
+  });
+
+  it.each(['TRACE', 'TRACK'])('%s → 405, never forwarded (it would echo the injected token)', async (method) => {
+    const before = h.vendors.akool.counts.requests;
+    const a = await raw(h.url, `${method} /akool/api/open/v3/voice/list HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(status(a)).toBe(405);
+    expect(code(a)).toBe('METHOD_NOT_ALLOWED');
+    expect(h.vendors.akool.counts.requests).toBe(before);
+  });
+
+  it('a ; that is not part of a dot segment passes byte-for-byte', async () => {
+    const a = await raw(h.url, `GET /akool/files/a;v=1/b..c HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(status(a)).toBe(200);
+    expect(h.vendors.akool.seen.at(-1)!.url).toBe('/files/a;v=1/b..c');
+  });
+
+  it('Connection naming a header the proxy sets (X-Request-Id, X-Forwarded-For) cannot strip it upstream', async () => {
+    const a = await raw(h.url, `GET /akool/x HTTP/1.1\r\nHost: x\r\nConnection: X-Request-Id, X-Forwarded-For, Authorization\r\nX-Request-Id: mine-123\r\n\r\n`);
+    expect(status(a)).toBe(200);
+    const seen = h.vendors.akool.seen.at(-1)!;
+    expect(seen.headers['x-request-id']).toBe('mine-123');
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.token).toBe(h.vendors.akool.issued.at(-1));
   });
 
   it('an encoded slash that is not a dot segment still passes byte-for-byte', async () => {

@@ -187,3 +187,12 @@ upstreams:
     expect(() => loadConfigText('upstreams: [unclosed')).toThrow(ConfigError);
   });
 });
+
+describe('config: trustForwardedFrom', () => {
+  it('takes addresses and CIDRs, refuses anything else by path', () => {
+    const c = compileConfig({ ...good, trustForwardedFrom: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8'] }, { env: {} });
+    expect(c.trustForwardedFrom).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    const p = problems({ ...good, trustForwardedFrom: ['10.0.0.0/33', 'lb.internal', '::1/129'] });
+    expect(p.filter((l) => l.startsWith('trustForwardedFrom.'))).toHaveLength(3);
+  });
+});
