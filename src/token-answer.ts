@@ -32,11 +32,37 @@ function fail(reason: string, transient = true): never {
   throw new TokenRelayError('TOKEN_FETCH_FAILED', `token endpoint ${reason}`, { transient });
 }
 
-/** SECURITY: a vendor's message could echo what it was sent; never let a credential through. */
+/** Any run of this many characters of a credential counts as showing it. */
+const FRAGMENT = 8;
+/** Only the start of a message is ever shown: the work is bounded by this. */
+const SCAN = 4096;
+
+/**
+ * SECURITY: a vendor's message could echo what it was sent; never let a credential through, not
+ * even a part of one. Redact first, then cut (cutting first could leave the head of a secret
+ * whose tail was cut off). Every run of FRAGMENT or more characters of a credential is hidden;
+ * a credential shorter than that (4 to 7 characters) is hidden where it appears whole.
+ */
 export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[REDACTED]');
-  return out.replace(/[\r\n\t]+/g, ' ');
+  // One line, before matching: the secrets are matched as they would then read.
+  const oneLine = (x: string) => x.replace(/[\r\n\t]+/g, ' ');
+  const t = oneLine(text.length > SCAN ? text.slice(0, SCAN) : text);
+  const hide = new Uint8Array(t.length);
+  const mark = (needle: string) => {
+    for (let at = t.indexOf(needle); at !== -1; at = t.indexOf(needle, at + 1)) hide.fill(1, at, at + needle.length);
+  };
+  for (const raw of secrets) {
+    const s = oneLine(raw);
+    if (s.length < 4) continue;
+    if (s.length < FRAGMENT) mark(s);
+    else for (let i = 0; i + FRAGMENT <= s.length; i++) mark(s.slice(i, i + FRAGMENT));
+  }
+  let out = '';
+  for (let i = 0; i < t.length; i++) {
+    if (!hide[i]) out += t[i];
+    else if (i === 0 || !hide[i - 1]) out += '[REDACTED]';
+  }
+  return out.length > MAX_REASON || text.length > SCAN ? `${out.slice(0, MAX_REASON)}…` : out;
 }
 
 function vendorReason(body: unknown, shape: TokenResponseSpec, secrets: readonly string[]): string {

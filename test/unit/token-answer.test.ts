@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRelayError } from '../../src/errors.js';
 import { PRESETS as PROVIDERS } from '../../src/providers.js';
-import { MIN_JWT_LIFETIME_MS, parseTokenAnswer } from '../../src/token-answer.js';
+import fc from 'fast-check';
+import { MIN_JWT_LIFETIME_MS, parseTokenAnswer, scrub } from '../../src/token-answer.js';
 
 const now = Date.UTC(2026, 10, 21);
 const opts = (p: keyof typeof PROVIDERS) => ({ defaultLifetimeMs: PROVIDERS[p].defaultLifetimeMs, nowMs: now, secrets: ['sup3r-secret'] });
@@ -81,5 +82,35 @@ describe('token answers', () => {
     const msg = code(() => parseTokenAnswer(answer({ code: 4001, msg: 'secretKey sup3r-secret is wrong' }), PROVIDERS['baidu-aiob'].response, opts('baidu-aiob')));
     expect(msg).not.toContain('sup3r-secret');
     expect(msg).toContain('[REDACTED]');
+  });
+
+  /** Every run of 8 characters of `secret` that `text` shows. */
+  const fragments = (text: string, secret: string) => {
+    const found: string[] = [];
+    for (let i = 0; i + 8 <= secret.length; i++) if (text.includes(secret.slice(i, i + 8))) found.push(secret.slice(i, i + 8));
+    return found;
+  };
+
+  it('SECURITY: a long message ending with the secret shows no part of it (redacted before the cut)', () => {
+    const secret = 'hitem3d-SECRET-0123456789abcdef';
+    const text = `${'x'.repeat(180)} client secret was ${secret}`;
+    const out = scrub(text, [secret]);
+    expect(fragments(out, secret)).toEqual([]);
+    expect(out.length).toBeLessThanOrEqual(201);
+  });
+
+  it('SECURITY (fuzzed): random vendor messages with a secret, or a piece of one, at any offset never show 8 of its characters', () => {
+    fc.assert(fc.property(
+      fc.string({ minLength: 8, maxLength: 48 }), fc.string({ maxLength: 400 }), fc.string({ maxLength: 400 }),
+      fc.nat(), fc.nat(), fc.boolean(),
+      (secret, before, after, a, b, cutSecret) => {
+        // A whole secret, or any piece of 8+ characters of it (a message that quotes it cut short).
+        const from = cutSecret ? a % (secret.length - 7) : 0;
+        const to = cutSecret ? Math.min(secret.length, from + 8 + (b % secret.length)) : secret.length;
+        const text = before + secret.slice(from, to) + after;
+        const out = scrub(text, [secret, 'other-credential']);
+        return fragments(out, secret).length === 0 && out.length <= 201;
+      },
+    ), { numRuns: 2000 });
   });
 });
