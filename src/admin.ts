@@ -50,8 +50,11 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
     };
   }
 
-  /** Handles an admin path; false when `path` is not one. */
-  return function admin(path: string, method: string, res: ServerResponse): boolean {
+  /**
+   * Handles an admin path; false when `path` is not one. `detailed: false` (the app port, inbound
+   * keys on, no valid key presented): /readyz says its status alone and /metrics is refused.
+   */
+  return function admin(path: string, method: string, res: ServerResponse, detailed = true): boolean {
     if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') return false;
     if (method !== 'GET' && method !== 'HEAD') {
       json(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use GET', upstream: null } });
@@ -60,7 +63,10 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
     if (path === '/healthz') json(res, 200, { status: 'ok' });
     else if (path === '/readyz') {
       const r = readiness();
-      json(res, r.status, r.body);
+      // SECURITY: targets, credential states and vendor messages only for those with a key.
+      json(res, r.status, detailed ? r.body : { status: r.body.status });
+    } else if (!detailed) {
+      json(res, 401, { error: { code: 'INBOUND_UNAUTHORIZED', message: 'a valid tokenrelay key is required for /metrics', upstream: null } });
     } else {
       metrics.registry.metrics().then(
         (text) => {

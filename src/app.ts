@@ -119,8 +119,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     if (shuttingDown) res.shouldKeepAlive = false;
     const bad = checkTarget(req) ?? checkMethod(req.method);
     if (bad) return sendError(res, bad);
-    if (!config.admin && admin(path, req.method ?? 'GET', res)) return;
     const denied = inboundCheck?.(req);
+    // Admin endpoints on the app port: with inbound keys on, details only for a valid key.
+    if (!config.admin && admin(path, req.method ?? 'GET', res, !denied)) return;
     if (denied) return sendError(res, denied);
 
     // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.

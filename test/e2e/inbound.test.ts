@@ -20,6 +20,28 @@ describe('who may use the proxy', () => {
     expect(h.logs.join('\n')).not.toContain('key-two-456');
   });
 
+  it('with inbound keys on the app port, /readyz tells a caller without a key its status alone, /metrics nothing', async () => {
+    h = await startHarness({ kinds: ['akool'], top: { inbound: { apiKeys: ['key-one-123'] } } });
+    await request(h.url).get('/akool/x').set('X-Tokenrelay-Key', 'key-one-123').expect(200);
+    const anon = await request(h.url).get('/readyz').expect(200);
+    expect(anon.body).toEqual({ status: 'ready' });
+    expect(anon.text).not.toContain(h.vendors.akool.url);
+    const metrics = await request(h.url).get('/metrics').expect(401);
+    expect(metrics.body.error.code).toBe('INBOUND_UNAUTHORIZED');
+    const keyed = await request(h.url).get('/readyz').set('X-Tokenrelay-Key', 'key-one-123').expect(200);
+    expect(keyed.body.upstreams.akool.target).toBe(h.vendors.akool.url);
+    await request(h.url).get('/metrics').set('X-Tokenrelay-Key', 'key-one-123').expect(200);
+    // On a separate admin port, everything, as before (the port is the boundary there).
+    const admin = await startHarness({ kinds: ['akool'], top: { inbound: { apiKeys: ['key-one-123'] }, admin: { port: 0 } } });
+    try {
+      const url = `http://127.0.0.1:${admin.relay.adminAddress()!.port}`;
+      expect((await request(url).get('/readyz').expect(200)).body.upstreams.akool).toBeDefined();
+      await request(url).get('/metrics').expect(200);
+    } finally {
+      await admin.close();
+    }
+  });
+
   it('the header name is configurable', async () => {
     h = await startHarness({ kinds: ['akool'], top: { inbound: { apiKeys: ['k-abcdef'], header: 'X-App-Key' } } });
     await request(h.url).get('/akool/x').set('X-App-Key', 'k-abcdef').expect(200);
