@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdmin } from './admin.js';
 import type { RelayConfig } from './config.js';
-import { TokenRelayError, type ErrorCode } from './errors.js';
+import { TokenRelayError } from './errors.js';
+import { createListener, tooManyHeaders } from './listener.js';
 import { upstreamError, type RequestContext } from './forwarder.js';
 import { checkMethod, checkTarget, isAllowed } from './guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './logger.js';
@@ -65,14 +66,6 @@ function nextRequestId(): string {
   return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
-/** Node's parse and timeout errors, before any request exists, as coded answers. */
-const CLIENT_ERRORS: Record<string, [ErrorCode, string]> = {
-  HPE_HEADER_OVERFLOW: ['HEADERS_TOO_LARGE', 'the request head is larger than limits.maxHeaderBytes'],
-  // Methods Node's parser does not know (TRACK…): not proxied.
-  HPE_INVALID_METHOD: ['METHOD_NOT_ALLOWED', 'this method is not proxied'],
-  ERR_HTTP_REQUEST_TIMEOUT: ['REQUEST_TIMEOUT', 'the request head was not complete within limits.headersTimeout'],
-};
-
 const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/;
 
 function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -117,7 +110,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (shuttingDown) res.shouldKeepAlive = false;
-    const bad = checkTarget(req) ?? checkMethod(req.method);
+    const bad = checkTarget(req) ?? checkMethod(req.method) ?? tooManyHeaders(req, config.limits.maxHeaderCount);
     if (bad) return sendError(res, bad);
     const denied = inboundCheck?.(req);
     // Admin endpoints on the app port: with inbound keys on, details only for a valid key.
@@ -170,8 +163,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     });
   }
 
-  const serverOptions = { requestTimeout: 0, keepAliveTimeout: 5_000, maxHeaderSize: initial.limits.maxHeaderBytes };
-  const server = createServer(serverOptions, handle);
+  const server = createListener(initial, handle, { logger, onDrop: () => metrics.connectionRefused() });
   const adminServer = initial.admin
     ? createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
@@ -184,11 +176,6 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   // CONNECT would make tokenrelay a tunnel to anywhere: refused.
   server.on('connect', (_req, socket) => {
     socket.end(new TokenRelayError('METHOD_NOT_ALLOWED', 'CONNECT is not proxied').toRawResponse());
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
-    const [code, message] = CLIENT_ERRORS[err.code ?? ''] ?? ['BAD_REQUEST', 'malformed request'];
-    socket.end(new TokenRelayError(code, message).toRawResponse());
   });
 
   // readiness.requireTokens: every token fetched now and kept in hand (retried with backoff,

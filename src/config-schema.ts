@@ -156,6 +156,14 @@ export const configSchema = v.strictObject({
     maxQueuePerUpstream: v.optional(intFromEnv(0, 1_000_000), 1024),
     /** Largest request head (431 past it). */
     maxHeaderBytes: v.optional(size, 16 * 1024),
+    /** Most header lines in a request (431 past it). */
+    maxHeaderCount: v.optional(intFromEnv(1, 10_000), 100),
+    /** A request head must be complete this long after its connection started it (408 past it). */
+    headersTimeout: v.optional(v.pipe(duration, v.minValue(1, 'expected more than 0')), 30_000),
+    /** The longest pause between two chunks of a request body (408 when nothing was answered yet). */
+    clientBodyTimeout: v.optional(v.pipe(duration, v.minValue(1, 'expected more than 0')), 60_000),
+    /** Client connections open at once (never more than the open-files limit leaves room for). */
+    maxConnections: v.optional(intFromEnv(1, 10_000_000), 10_000),
     /** How much of a JSON answer tokenrelay reads to look for a body-level expired-token code. */
     inspectBytes: v.optional(size, 64 * 1024),
   }), {}),

@@ -71,6 +71,10 @@ export interface RelayConfig {
     maxConcurrentPerUpstream: number;
     maxQueuePerUpstream: number;
     maxHeaderBytes: number;
+    maxHeaderCount: number;
+    headersTimeout: number;
+    clientBodyTimeout: number;
+    maxConnections: number;
     inspectBytes: number;
   };
   inbound: InboundPlan | undefined;

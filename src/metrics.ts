@@ -16,6 +16,8 @@ export interface Metrics {
   /** In-flight requests per upstream, read at scrape time (no per-request cost). */
   watchInflight(read: () => Array<{ upstream: string; active: number }>): void;
   sharedCacheUp(up: boolean): void;
+  /** A client connection closed at once: limits.maxConnections reached. */
+  connectionRefused(): void;
 }
 
 export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
@@ -39,6 +41,12 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     name: 'tokenrelay_expired_retries_total',
     help: 'Expired-token answers and what the single retry came to.',
     labelNames: ['upstream', 'outcome'] as const,
+    registers: [registry],
+  });
+
+  const refused = new Counter({
+    name: 'tokenrelay_connections_refused_total',
+    help: 'Client connections closed at once because limits.maxConnections were open.',
     registers: [registry],
   });
 
@@ -84,6 +92,9 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
         registers: [registry],
       });
       sharedUp.set(up ? 1 : 0);
+    },
+    connectionRefused() {
+      refused.inc();
     },
     retry(upstream, outcome) {
       retries.inc({ upstream, outcome });

@@ -12,6 +12,7 @@ import { upstreamError } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
 import { answerSaysExpired, peekLimit } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { tooManyHeaders } from './listener.js';
 import type { Logger } from './logger.js';
 import type { LiveUpstream, Runtime } from './runtime.js';
 
@@ -79,7 +80,7 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
   return async function onUpgrade(req: IncomingMessage, client: Duplex, clientHead: Buffer): Promise<void> {
     client.on('error', () => client.destroy());
     const rt = runtime();
-    const bad = checkTarget(req) ?? rt.inboundCheck?.(req);
+    const bad = checkTarget(req) ?? tooManyHeaders(req, rt.config.limits.maxHeaderCount) ?? rt.inboundCheck?.(req);
     if (bad) return refuse(client, bad);
     if (String(req.headers.upgrade).toLowerCase() !== 'websocket') return refuse(client, new TokenRelayError('BAD_REQUEST', 'only WebSocket upgrades are proxied'));
     const matched = rt.route(req.url ?? '/');
