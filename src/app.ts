@@ -15,7 +15,7 @@ import { upstreamError, type RequestContext } from './forwarder.js';
 import { checkMethod, checkTarget, isAllowed } from './guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { SpoolBudget } from './replay.js';
+import { removeOwnSpoolFiles, SpoolBudget } from './replay.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { SharedTokenCache } from './shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './token-cache.js';
@@ -52,6 +52,9 @@ function isLoopback(host: string): boolean {
 
 function sendError(res: ServerResponse, err: TokenRelayError, reqId?: string): void {
   const body = err.toBody();
+  // Refused before its body was read (a declared body, an Expect without its 100): the rest
+  // of that body must not be taken for the next request on this connection.
+  if (!res.req.complete) res.shouldKeepAlive = false;
   res.writeHead(err.status, {
     'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(reqId ? { 'x-request-id': reqId } : {}),
   });
@@ -104,7 +107,11 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   let shuttingDown = false;
   const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }), tokenCache: () => shared?.status() ?? { type: 'memory', state: 'up' } });
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * `expectContinue`: the client sent `Expect: 100-continue` and waits for a 100 before its
+   * body. It gets one only once every check that could refuse the request has passed.
+   */
+  function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
     const { route, forward, inboundCheck, config } = rt; // one runtime for the whole request
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -128,6 +135,14 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     const name = up.plan.name;
     if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
       return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
+    }
+    if (expectContinue) {
+      const cl = Number(req.headers['content-length'] ?? 0);
+      if (cl > config.limits.maxBodyBytes) {
+        return sendError(res, new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${config.limits.maxBodyBytes})`, { upstream: name }), reqId);
+      }
+      if (!up.tokens) return sendError(res, new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${up.plan.missing.join(', ')}`, { upstream: name }), reqId);
+      res.writeContinue();
     }
     const started = performance.now();
     // One object per request: the forwarder's context and, once the answer is done, the
@@ -163,7 +178,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     });
   }
 
-  const server = createListener(initial, handle, { logger, onDrop: () => metrics.connectionRefused() });
+  const server = createListener(initial, (req, res) => handle(req, res), { logger, onDrop: () => metrics.connectionRefused() });
+  // Expect: 100-continue is answered here, after the checks (Node would send 100 at once).
+  server.on('checkContinue', (req, res) => handle(req, res, true));
   const adminServer = initial.admin
     ? createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
@@ -256,6 +273,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       if (adminServer) await closeServer(adminServer, 100);
       listening = false;
       await Promise.all([...rt.upstreams.map((u) => u.close()), ...retiring]);
+      // Requests cut by the grace period release their copies as they unwind; whatever is left
+      // of this process's spool goes now, before it exits.
+      removeOwnSpoolFiles(rt.config.replay.spoolDir);
       store.close();
       await shared?.close();
     },

@@ -14,6 +14,7 @@ import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Limiter } from './limiter.js';
+import { watchBody } from './body-timeout.js';
 import { ReplayBody, SpoolBudget, type ReplayLimits } from './replay.js';
 import type { TokenProvider } from './token-cache.js';
 
@@ -31,8 +32,10 @@ export interface RequestContext {
   status?: number;
 }
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
+  /** limits.clientBodyTimeout: the longest pause between two chunks of a request body. */
+  clientBodyTimeoutMs?: number;
   /** Peers whose X-Forwarded-* and Forwarded are kept (trustForwardedFrom); absent: nobody's. */
   trusted?: ((ip: string | undefined) => boolean) | undefined;
   /** The spool budget shared by every request of the process (it outlives a reload). */
@@ -76,6 +79,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
 
   function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext): void {
     ctx.status = answer.statusCode;
+    // Answered before the client finished its body (an early 4xx): close after the answer
+    // rather than read the rest of a body nobody will use.
+    if (!res.req.complete) res.shouldKeepAlive = false;
     // A fresh object per answer, already without hop-by-hop headers: sent as it is.
     const headers = answer.headers;
     headers['x-request-id'] = ctx.reqId;
@@ -98,6 +104,12 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     if (cl !== undefined && Number(cl) > maxBodyBytes) {
       throw new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });
     }
+    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    // A small body of known length is read whole and sent as one buffer (the same buffer is the
+    // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs. It is read
+    // before the request takes an upstream slot: a client that stalls mid-body holds no slot.
+    const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes)
+      ? await readSmall(req, clientBodyTimeoutMs) : undefined;
     // A minimal signal (see ClientGone): an AbortController per request cost ~2% of the CPU
     // of a proxied request.
     const abort = new ClientGone();
@@ -108,11 +120,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     });
     release = up.limiter.tryAcquire() ?? await up.limiter.acquire(abort);
 
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    // A small body of known length is read whole and sent as one buffer (the same buffer is the
-    // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs.
-    const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes) ? await readSmall(req) : undefined;
     const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes, spool) : undefined;
+    // A streamed body that stalls ends the request: the upstream request is aborted through the
+    // body, the replay copy released, and the client answered 408 if nothing was answered yet.
+    const stopWatch = replay ? watchBody(req, clientBodyTimeoutMs, (err) => replay.fail(err)) : undefined;
     try {
       const token = tokens.current() ?? await tokens.get();
       const clientIp = req.socket.remoteAddress;
@@ -151,6 +162,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       // The body's own failure (too large, client gone) explains an upstream error better.
       throw replay?.error ?? err;
     } finally {
+      stopWatch?.();
       replay?.release();
     }
   };
@@ -158,12 +170,17 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
 
 const SMALL_BODY = 64 * 1024;
 
-/** Reads a small request body whole; rejects if the client goes away first. */
-function readSmall(req: IncomingMessage): Promise<Buffer> {
+/** Reads a small request body whole; rejects if the client goes away or stalls first. */
+function readSmall(req: IncomingMessage, stallMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    // On a stall the 408 goes out and the connection closes after it (the body is incomplete).
+    const stop = watchBody(req, stallMs, reject);
+    req.once('end', () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
     req.once('error', reject);
     req.once('aborted', () => reject(new TokenRelayError('BAD_REQUEST', 'the client aborted the request body')));
   });

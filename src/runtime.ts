@@ -62,7 +62,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
   const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
   spool.max = config.replay.maxSpoolBytes;
   const forward = createForwarder({
-    logger, metrics, replay: config.replay, spool, trusted: createTrust(config.trustForwardedFrom), inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    logger, metrics, replay: config.replay, spool, trusted: createTrust(config.trustForwardedFrom), clientBodyTimeoutMs: config.limits.clientBodyTimeout, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
     ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   try {

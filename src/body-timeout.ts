@@ -1,0 +1,32 @@
+/**
+ * `limits.clientBodyTimeout`, as nginx's `client_body_timeout`: the longest pause between two
+ * chunks of a request body. A client that stops sending mid-body must not hold an upstream
+ * slot, a connection and a replay copy for good. Time spent paused by backpressure (the
+ * upstream or the spool not draining) is not the client's and does not count.
+ */
+import type { IncomingMessage } from 'node:http';
+import { TokenRelayError } from './errors.js';
+
+/** Calls `onStall` once if the body pauses longer than `ms`; returns a stop function. */
+export function watchBody(req: IncomingMessage, ms: number, onStall: (err: TokenRelayError) => void): () => void {
+  if (req.complete) return () => {};
+  const timer = setTimeout(function check() {
+    // Paused by us (pipe backpressure): the wait is ours, not the client's.
+    if (req.readableFlowing === false || req.isPaused()) return void timer.refresh();
+    stop();
+    onStall(new TokenRelayError('REQUEST_TIMEOUT', `the request body stalled for more than limits.clientBodyTimeout (${ms} ms)`));
+  }, ms);
+  timer.unref();
+  // One timer per request, re-armed per chunk (refresh() allocates nothing).
+  const onData = () => timer.refresh();
+  function stop(): void {
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.off('end', stop);
+    req.off('close', stop);
+  }
+  req.on('data', onData);
+  req.once('end', stop);
+  req.once('close', stop);
+  return stop;
+}
