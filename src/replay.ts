@@ -58,6 +58,23 @@ export function prepareSpoolDir(dir: string, isAlive: (pid: number) => boolean =
   return removed;
 }
 
+/** Removes this process's own spool files (at shutdown: requests cut by the grace period). */
+export function removeOwnSpoolFiles(dir: string): number {
+  let removed = 0;
+  try {
+    for (const name of readdirSync(dir)) {
+      const m = SPOOL_FILE.exec(name);
+      if (m && Number(m[1]) === process.pid) {
+        rmSync(join(dir, name), { force: true });
+        removed++;
+      }
+    }
+  } catch {
+    // No spool directory: nothing was spooled.
+  }
+  return removed;
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -78,6 +95,8 @@ export class ReplayBody extends Writable {
   private sink: PassThrough | undefined;
   private readonly first: PassThrough;
   private done = false;
+  /** No resend can come any more: what still arrives is passed on, never recorded. */
+  private released = false;
   private failed: Error | undefined;
   private readonly waiters: Array<() => void> = [];
   overflowed = false;
@@ -109,6 +128,12 @@ export class ReplayBody extends Writable {
     return this.first;
   }
 
+  /** The client's body failed (stalled past clientBodyTimeout): end the copy and the attempt with it. */
+  fail(err: TokenRelayError): void {
+    this.error ??= err;
+    this.destroy(err);
+  }
+
   /** Stop feeding the first attempt (it was answered or aborted); keep recording. */
   detach(): void {
     const sink = this.sink;
@@ -134,7 +159,9 @@ export class ReplayBody extends Writable {
       };
       for (const e of events) s.on(e, go);
     };
-    if (!this.overflowed) {
+    // After release (the request was answered early, or failed), the rest of the body is only
+    // passed on: recording it would open a new spool file that nothing removes.
+    if (!this.overflowed && !this.released) {
       if (this.size > this.limits.maxBytes) this.overflow('body_over_replay_bound');
       // Once spooling has begun, every later chunk goes to the file too: order is the body.
       else if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
@@ -176,7 +203,7 @@ export class ReplayBody extends Writable {
       this.settle();
       cb();
     };
-    if (this.spool && !this.overflowed && !this.spool.destroyed) {
+    if (this.spool && !this.overflowed && !this.released && !this.spool.destroyed) {
       this.spool.end();
       this.spool.once('close', finish);
     } else finish();
@@ -204,7 +231,7 @@ export class ReplayBody extends Writable {
   }
 
   get replayable(): boolean {
-    return this.done && !this.failed && !this.overflowed;
+    return this.done && !this.failed && !this.overflowed && !this.released;
   }
 
   /** A fresh stream of the recorded body, memory part then spool file, for the resend. */
@@ -222,8 +249,9 @@ export class ReplayBody extends Writable {
     return out;
   }
 
-  /** Frees the memory copy and removes the spool file; safe to call more than once. */
+  /** Frees the memory copy and removes the spool file, and records nothing after; safe to call more than once. */
   release(): void {
+    this.released = true;
     this.chunks = [];
     this.dropSpool();
   }

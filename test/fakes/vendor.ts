@@ -218,6 +218,17 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
       entry.body = { bytes: b.bytes, sha256: b.sha256 };
       return b;
     };
+    // An early answer, before the body is read (as nginx's 413, or a vendor that checks the
+    // token first): the expired-token answer for a bad token, else 413.
+    if (u.pathname.startsWith('/__early')) {
+      if (!tok || !valid.has(tok)) return sendJson(res, opts.expiredAsHttp401 ? 401 : 200, t.expired);
+      return sendJson(res, 413, { code: 413, msg: 'Request Entity Too Large' });
+    }
+    // Reads part of the body, then drops the connection (an upstream failing mid-upload).
+    if (u.pathname === '/__reset') {
+      req.once('data', () => req.socket.destroy());
+      return;
+    }
     if (auth === undefined) {
       await read();
       return sendJson(res, 200, t.missing);
