@@ -124,6 +124,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // A streamed body that stalls ends the request: the upstream request is aborted through the
     // body, the replay copy released, and the client answered 408 if nothing was answered yet.
     const stopWatch = replay ? watchBody(req, clientBodyTimeoutMs, (err) => replay.fail(err)) : undefined;
+    const replyFinal = (answer: UpstreamAnswer) => {
+      replay?.release();
+      reply(res, answer, ctx);
+    };
     try {
       const token = tokens.current() ?? await tokens.get();
       const clientIp = req.socket.remoteAddress;
@@ -133,7 +137,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
       const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
-      if (!judge(up, first)) return reply(res, first, ctx);
+      // The answer is final once it is sent: the replay copy goes first, so the spool file is
+      // gone before the client can see the answer (and nothing is recorded after it).
+      if (!judge(up, first)) return replyFinal(first);
 
       // Expired. The body must be whole before it can be resent.
       if (replay && !replay.replayable) {
@@ -142,7 +148,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
           logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowReason ?? 'body_incomplete' }, 'expired token, request not replayable');
-          return reply(res, first, ctx);
+          return replyFinal(first);
         }
       }
       if (!first.peeked?.ended) first.dump();
@@ -157,7 +163,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
       metrics.retry(plan.name, judge(up, second) ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
-      return reply(res, second, ctx);
+      return replyFinal(second);
     } catch (err) {
       // The body's own failure (too large, client gone) explains an upstream error better.
       throw replay?.error ?? err;
