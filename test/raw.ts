@@ -23,3 +23,8 @@ export function raw(url: string, text: string, waitMs = 1500): Promise<string> {
     s.on('error', reject);
   });
 }
+
+/** The status of a raw HTTP/1.1 answer. */
+export const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+/** The tokenrelay error code in a raw answer's JSON body. */
+export const codeOf = (answer: string) => /"code":"([A-Z_]+)"/.exec(answer)?.[1];

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers.js';
-import { raw } from '../raw.js';
+import { codeOf as code, raw, statusOf as status } from '../raw.js';
 
 /** Hostile request targets and headers: the token only ever goes to the configured target. */
 describe('hostile input', () => {
@@ -27,8 +27,6 @@ describe('hostile input', () => {
     expect(trapHits).toBe(0);
   });
 
-  const status = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
-  const code = (answer: string) => /"code":"([A-Z_]+)"/.exec(answer)?.[1];
 
   it('absolute-form request target → 400, never routed', async () => {
     const a = await raw(h.url, `GET http://${trapHost}/akool/x HTTP/1.1\r\nHost: ${trapHost}\r\n\r\n`);

@@ -6,10 +6,8 @@ import { connect, type Socket } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers.js';
-import { raw } from '../raw.js';
+import { codeOf as code, raw, statusOf as status } from '../raw.js';
 
-const status = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
-const code = (answer: string) => /"code":"([A-Z_]+)"/.exec(answer)?.[1];
 
 /** Opens a socket, writes `text`, and resolves with all it read once the server closes it (or after `maxMs`). */
 function hold(url: string, text: string, maxMs: number): Promise<{ answer: string; closedAfterMs: number | undefined; socket: Socket }> {

@@ -13,6 +13,7 @@ import { startRelayProcess, vendorConfig, type RelayProcess } from '../child.js'
 import { compileConfig } from '../../src/config.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 import { startHarness, type Harness } from '../helpers.js';
+import { statusOf as status } from '../raw.js';
 
 const MiB = 1024 * 1024;
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
@@ -53,7 +54,6 @@ function upload(url: string, path: string, length: number, sendBytes = length, o
     pump();
   });
 }
-const status = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
 
 describe('spool files: none left behind', () => {
   let h: Harness | undefined;

@@ -9,10 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers.js';
-import { raw } from '../raw.js';
+import { codeOf as code, raw, statusOf as status } from '../raw.js';
 
-const status = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
-const code = (answer: string) => /"code":"([A-Z_]+)"/.exec(answer)?.[1];
 
 /** A raw client: write, read everything, wait for a pattern or the close. */
 function client(url: string) {
