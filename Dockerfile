@@ -35,7 +35,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # node as PID 1: tokenrelay handles SIGTERM itself (drains, exits 0). The code sets most of its
 # V8 settings itself; the young generation's size can only be set before V8 starts, so here
 # (run without it on Node 22+, dist/cli.js would restart itself with the same two settings,
-# src/node-settings.ts: set here, the process starts once).
+# src/ops/node-settings.ts: set here, the process starts once).
 # On Node 26, V8 lets the young generation grow to ~55 MB under load (Node 20: ~34 MB), and
 # glibc gives each busy thread its own malloc arena. Peak RSS under the benchmark's load,
 # Node 26.10: 159-169 MB with V8's own young-generation size; 109-118 MB with 4 MB

@@ -69,7 +69,7 @@ export async function startTokenrelay(name: string, upstreamPort: number): Promi
   writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
   // As `npm start` and the `tokenrelay` bin run it: `node dist/cli.js`. On Node 22+ that
   // restarts itself with the young-generation size the image sets on its command line
-  // (src/node-settings.ts); BENCH_TOKENRELAY_NODE_FLAGS='--max-semi-space-size=N' measures another.
+  // (src/ops/node-settings.ts); BENCH_TOKENRELAY_NODE_FLAGS='--max-semi-space-size=N' measures another.
   return startNode(name, [...tokenrelayNodeFlags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 

@@ -3,8 +3,8 @@
  * tokenrelay in front of them, with curl lines to paste. No vendor account needed.
  */
 import { createTokenRelay } from '../src/app.js';
-import { compileConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
+import { compileConfig } from '../src/config/load.js';
+import { createLogger } from '../src/telemetry/logger.js';
 import { startFakeVendor, type VendorKind } from '../test/fakes/vendor.js';
 
 const kinds: VendorKind[] = ['akool', 'hitem3d', 'baidu-aiob'];

@@ -5,7 +5,7 @@
  * cheapest before anything else is loaded. Then the command line (main.ts).
  */
 import { fileURLToPath } from 'node:url';
-import { applyNodeSettings } from './node-settings.js';
+import { applyNodeSettings } from './ops/node-settings.js';
 
 applyNodeSettings(fileURLToPath(import.meta.url));
 await import('./main.js');

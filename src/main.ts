@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createTokenRelay } from './app.js';
-import { runCheck } from './check.js';
-import { loadConfigFile, type RelayConfig } from './config.js';
-import { ConfigError } from './errors.js';
-import { createLogger, flushLogs } from './logger.js';
-import { createMetrics } from './metrics.js';
-import { createReloader } from './reload.js';
-import { createSharedCache } from './shared-cache-factory.js';
+import { runCheck } from './ops/check.js';
+import { loadConfigFile, type RelayConfig } from './config/load.js';
+import { ConfigError } from './util/errors.js';
+import { createLogger, flushLogs } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
+import { createReloader } from './ops/reload.js';
+import { createSharedCache } from './tokens/shared-cache-factory.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy

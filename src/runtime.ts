@@ -4,16 +4,16 @@
  * its cached token), and retires the rest once their in-flight requests are done.
  */
 import { createHash } from 'node:crypto';
-import type { RelayConfig, UpstreamPlan } from './config.js';
-import { createForwarder, type UpstreamRuntime } from './forwarder.js';
-import { createInboundCheck } from './guard.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
-import { prepareSpoolDir, SpoolBudget } from './replay.js';
-import { createRouter } from './router.js';
-import type { SharedTokenCache } from './shared-cache.js';
-import type { Clock, TokenStore } from './token-cache.js';
-import { createTrust } from './trust.js';
+import type { RelayConfig, UpstreamPlan } from './config/load.js';
+import { createForwarder, type UpstreamRuntime } from './proxy/forwarder.js';
+import { createInboundCheck } from './proxy/guard.js';
+import type { Logger } from './telemetry/logger.js';
+import type { Metrics } from './telemetry/metrics.js';
+import { prepareSpoolDir, SpoolBudget } from './proxy/replay.js';
+import { createRouter } from './proxy/router.js';
+import type { SharedTokenCache } from './tokens/shared-cache.js';
+import type { Clock, TokenStore } from './tokens/token-cache.js';
+import { createTrust } from './util/trust.js';
 import { createUpstream } from './upstreams.js';
 
 export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; close(): Promise<void> };

@@ -1,14 +1,14 @@
 /** Builds each upstream's runtime once: its connection pool and its token source. */
-import { Agent, connector, Pool, type Dispatcher } from './undici.js';
-import type { UpstreamPlan } from './config.js';
-import type { UpstreamRuntime } from './forwarder.js';
-import type { Logger } from './logger.js';
-import { createLimiter } from './limiter.js';
-import type { SharedTokenCache } from './shared-cache.js';
-import type { Metrics } from './metrics.js';
-import { parseTokenAnswer } from './token-answer.js';
-import { fetchTokenAnswer } from './token-client.js';
-import { StaticToken, TokenSource, type Clock, type FetchEvent, type TokenStore } from './token-cache.js';
+import { Agent, connector, Pool, type Dispatcher } from './util/undici.js';
+import type { UpstreamPlan } from './config/load.js';
+import type { UpstreamRuntime } from './proxy/forwarder.js';
+import type { Logger } from './telemetry/logger.js';
+import { createLimiter } from './proxy/limiter.js';
+import type { SharedTokenCache } from './tokens/shared-cache.js';
+import type { Metrics } from './telemetry/metrics.js';
+import { parseTokenAnswer } from './tokens/token-answer.js';
+import { fetchTokenAnswer } from './tokens/token-client.js';
+import { StaticToken, TokenSource, type Clock, type FetchEvent, type TokenStore } from './tokens/token-cache.js';
 
 export interface UpstreamDeps {
   logger: Logger;

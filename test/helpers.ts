@@ -2,8 +2,8 @@
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { createTokenRelay, type TokenRelay } from '../src/app.js';
-import { compileConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
+import { compileConfig } from '../src/config/load.js';
+import { createLogger } from '../src/telemetry/logger.js';
 import { startFakeVendor, type FakeVendor, type FakeVendorOptions, type VendorKind } from './fakes/vendor.js';
 
 export const PREFIX: Record<VendorKind, string> = { akool: '/akool', hitem3d: '/hitem3d', 'baidu-aiob': '/baidu-aiob' };

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTokenRelay } from '../../src/app.js';
-import { compileConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { compileConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs, startHarness, type Harness } from '../helpers.js';
 
 describe('coded errors', () => {

@@ -76,7 +76,7 @@ describe.skipIf(!isRoot)('the image listens where Docker can reach it', () => {
   });
 
   it('outside the image (no TOKENRELAY_LISTEN_HOST) the same config listens on loopback only', async () => {
-    const { compileConfig } = await import('../../src/config.js');
+    const { compileConfig } = await import('../../src/config/load.js');
     const { parse } = await import('yaml');
     const doc = parse(readFileSync(join(root, 'proxy.config.yaml'), 'utf8'));
     expect(compileConfig(doc, { env: {} }).listen.host).toBe('127.0.0.1');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { semiSpaceMb } from '../../src/node-settings.js';
+import { semiSpaceMb } from '../../src/ops/node-settings.js';
 import { relayProcessEach } from '../child.js';
 
 const v8Major = Number(process.versions.v8.split('.')[0]);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRelayProcess, vendorConfig, type RelayProcess } from '../child.js';
-import { compileConfig } from '../../src/config.js';
+import { compileConfig } from '../../src/config/load.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 import { startHarness, type Harness } from '../helpers.js';
 import { statusOf as status } from '../raw.js';

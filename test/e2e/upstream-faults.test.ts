@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenRelay, type TokenRelay } from '../../src/app.js';
-import { compileConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { compileConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { listenLoopback, type Listening } from '../fakes/listen.js';
 import { startFakeVendor, type FakeVendor } from '../fakes/vendor.js';
 

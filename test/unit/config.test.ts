@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileConfig, loadConfigText } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { compileConfig, loadConfigText } from '../../src/config/load.js';
+import { ConfigError } from '../../src/util/errors.js';
 
 const good = {
   upstreams: {

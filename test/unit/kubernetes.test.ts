@@ -4,7 +4,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_PATHS, compileConfig, type RelayConfig } from '../../src/config.js';
+import { ADMIN_PATHS, compileConfig, type RelayConfig } from '../../src/config/load.js';
 
 const dir = join(import.meta.dirname, '..', '..', 'deploy', 'kubernetes');
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {

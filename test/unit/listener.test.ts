@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config.js';
-import { connectionCap, descriptorLimit } from '../../src/listener.js';
+import { compileConfig } from '../../src/config/load.js';
+import { connectionCap, descriptorLimit } from '../../src/proxy/listener.js';
 
 const limits = (text: string) => () => text;
 const config = (maxConnections: number, upstreams = 2) => compileConfig({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { restartFor, semiSpaceMb, type ProcessFacts } from '../../src/node-settings.js';
+import { restartFor, semiSpaceMb, type ProcessFacts } from '../../src/ops/node-settings.js';
 
 const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
   v8Major: 14, ranDirectly: true, execPath: '/usr/bin/node', execArgv: [], argv: ['/usr/bin/node', '/app/dist/cli.js', '--config', 'c.yaml'], env: { PATH: '/bin' }, ...over,

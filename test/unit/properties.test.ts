@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileConfig, loadConfigText } from '../../src/config.js';
-import { ConfigError, TokenRelayError } from '../../src/errors.js';
-import { PRESETS as PROVIDERS } from '../../src/providers.js';
-import { parseTokenAnswer } from '../../src/token-answer.js';
+import { compileConfig, loadConfigText } from '../../src/config/load.js';
+import { ConfigError, TokenRelayError } from '../../src/util/errors.js';
+import { PRESETS as PROVIDERS } from '../../src/config/providers.js';
+import { parseTokenAnswer } from '../../src/tokens/token-answer.js';
 
 /** Any input gives a value or a coded error, never an uncaught exception of another kind. */
 function valueOrCoded(fn: () => unknown, errorType: new (...a: never[]) => Error): void {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ReplayBody } from '../../src/replay.js';
+import { ReplayBody } from '../../src/proxy/replay.js';
 
 const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StdoutSink } from '../../src/logger.js';
+import { StdoutSink } from '../../src/telemetry/logger.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { TokenRelayError } from '../../src/errors.js';
-import { PRESETS as PROVIDERS } from '../../src/providers.js';
+import { TokenRelayError } from '../../src/util/errors.js';
+import { PRESETS as PROVIDERS } from '../../src/config/providers.js';
 import fc from 'fast-check';
-import { MIN_JWT_LIFETIME_MS, parseTokenAnswer, scrub } from '../../src/token-answer.js';
+import { MIN_JWT_LIFETIME_MS, parseTokenAnswer, scrub } from '../../src/tokens/token-answer.js';
 
 const now = Date.UTC(2026, 10, 21);
 const opts = (p: keyof typeof PROVIDERS) => ({ defaultLifetimeMs: PROVIDERS[p].defaultLifetimeMs, nowMs: now, secrets: ['sup3r-secret'] });

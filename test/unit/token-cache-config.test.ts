@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
-import { createSecretBox, parseKey } from '../../src/secret-box.js';
+import { compileConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/util/errors.js';
+import { createSecretBox, parseKey } from '../../src/util/secret-box.js';
 
 const upstreams = { a: { prefix: '/a', target: 'https://x.example', auth: { type: 'akool', clientId: 'i', clientSecret: 's' } } };
 const problems = (tokenCache: unknown, env: NodeJS.ProcessEnv = {}) => {

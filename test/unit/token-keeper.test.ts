@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TokenRelayError } from '../../src/errors.js';
-import { memoryStore, TokenSource } from '../../src/token-cache.js';
-import { keepTokens } from '../../src/token-keeper.js';
+import { TokenRelayError } from '../../src/util/errors.js';
+import { memoryStore, TokenSource } from '../../src/tokens/token-cache.js';
+import { keepTokens } from '../../src/tokens/token-keeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRouter } from '../../src/router.js';
-import { parseDuration, parseSize } from '../../src/units.js';
+import { createRouter } from '../../src/proxy/router.js';
+import { parseDuration, parseSize } from '../../src/util/units.js';
 
 describe('units', () => {
   it('parses sizes and durations', () => {

@@ -4,15 +4,27 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
-import type { FetchEvent, TokenProvider } from './token-cache.js';
+
+/** What a token fetch reports (tokens/token-cache.ts's FetchEvent has these fields and more). */
+export interface FetchReport {
+  upstream: string;
+  outcome: string;
+  reason: string;
+}
+
+/** What a token source shows the expiry gauge (any TokenProvider). */
+export interface TokenGaugeSource {
+  readonly upstream: string;
+  status(): { expiresInSeconds: number | null };
+}
 
 export interface Metrics {
   registry: Registry;
   request(upstream: string, status: number, seconds: number): void;
   upstreamLatency(upstream: string, seconds: number): void;
-  tokenFetch(event: FetchEvent): void;
+  tokenFetch(event: FetchReport): void;
   retry(upstream: string, outcome: 'success' | 'expired_again' | 'not_replayable' | 'token_failed' | 'error'): void;
-  watchTokens(sources: () => readonly TokenProvider[]): void;
+  watchTokens(sources: () => readonly TokenGaugeSource[]): void;
   /** In-flight requests per upstream, read at scrape time (no per-request cost). */
   watchInflight(read: () => Array<{ upstream: string; active: number }>): void;
   sharedCacheUp(up: boolean): void;

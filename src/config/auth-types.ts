@@ -3,9 +3,9 @@
  * Presets are used as they are; `oauth2` and `custom` build a spec in the same declarative
  * form; `static` has no token endpoint at all.
  */
-import type { RawAuth } from './config-schema.js';
+import type { RawAuth } from './schema.js';
 import { PRESETS, schemeTemplate, type PresetType, type ProviderSpec } from './providers.js';
-import { parseDuration } from './units.js';
+import { parseDuration } from '../util/units.js';
 
 export interface CredentialSource {
   name: string;

@@ -1,5 +1,16 @@
 /** The contract between a token source and a cache shared by many tokenrelay processes. */
-import type { CachedToken } from './token-cache.js';
+
+/** A token as cached, here and in the shared store. */
+export interface CachedToken {
+  token: string;
+  obtainedAt: number;
+  /** Past this (skew already subtracted) the token is not served. */
+  expiresAt: number;
+  /** Past this, a request triggers a background refresh while the token still serves. */
+  refreshAt: number;
+  lifetimeMs: number;
+}
+
 
 /** The shared store cannot be used right now: callers fall back to their own memory cache. */
 export class SharedCacheUnavailable extends Error {

@@ -5,7 +5,7 @@
  * upstream or the spool not draining) is not the client's and does not count.
  */
 import type { IncomingMessage } from 'node:http';
-import { TokenRelayError } from './errors.js';
+import { TokenRelayError } from '../util/errors.js';
 
 /** Calls `onStall` once if the body pauses longer than `ms`; returns a stop function. */
 export function watchBody(req: IncomingMessage, ms: number, onStall: (err: TokenRelayError) => void): () => void {

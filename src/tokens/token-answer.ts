@@ -2,10 +2,10 @@
  * Validating a token endpoint's answer, apart from fetching it (so it is tested on hand-made
  * answers). Every failure is a TOKEN_FETCH_FAILED whose message says which kind it was.
  */
-import { TokenRelayError } from './errors.js';
-import { codeMatches, readPath } from './json-path.js';
-import { jwtClaims } from './jwt.js';
-import type { TokenResponseSpec } from './providers.js';
+import { TokenRelayError } from '../util/errors.js';
+import { codeMatches, readPath } from '../util/json-path.js';
+import { jwtClaims } from '../util/jwt.js';
+import type { TokenResponseSpec } from '../config/providers.js';
 
 export interface TokenAnswer {
   status: number;

@@ -2,9 +2,9 @@
  * Builds the shared token cache a config asks for. ioredis is loaded only then: it adds ~24 MB
  * of resident memory to a process that does not use it.
  */
-import type { RelayConfig } from './config.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import type { RelayConfig } from '../config/types.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { SharedTokenCache } from './shared-cache.js';
 
 export async function createSharedCache(config: RelayConfig, { logger, metrics }: { logger: Logger; metrics: Metrics }): Promise<SharedTokenCache | undefined> {

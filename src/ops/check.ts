@@ -3,11 +3,11 @@
  * type and which secrets are present (names only); with `fetch`, one token fetch each with its
  * outcome, lifetime and latency. Never prints a secret or a token.
  */
-import { Agent } from './undici.js';
-import type { RelayConfig } from './config.js';
-import { TokenRelayError } from './errors.js';
-import { parseTokenAnswer } from './token-answer.js';
-import { fetchTokenAnswer } from './token-client.js';
+import { Agent } from '../util/undici.js';
+import type { RelayConfig } from '../config/types.js';
+import { TokenRelayError } from '../util/errors.js';
+import { parseTokenAnswer } from '../tokens/token-answer.js';
+import { fetchTokenAnswer } from '../tokens/token-client.js';
 
 export interface CheckRow {
   upstream: string;

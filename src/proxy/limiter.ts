@@ -2,7 +2,7 @@
  * At most `max` requests in flight per upstream; up to `queue` more wait in order; past that,
  * 503 OVERLOADED at once. A waiter whose client leaves gives up its place.
  */
-import { TokenRelayError } from './errors.js';
+import { TokenRelayError } from '../util/errors.js';
 
 /** An AbortSignal, or anything with its `aborted` flag and 'abort' listener (fired at most once). */
 export interface AbortLike {

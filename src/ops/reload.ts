@@ -4,9 +4,9 @@
  * mounted ConfigMaps and Secrets, where inotify on the old inode would go quiet.
  */
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
-import type { RelayConfig } from './config.js';
-import { ConfigError } from './errors.js';
-import type { Logger } from './logger.js';
+import type { RelayConfig } from '../config/types.js';
+import { ConfigError } from '../util/errors.js';
+import type { Logger } from '../telemetry/logger.js';
 
 export interface ReloaderOptions {
   file: string;

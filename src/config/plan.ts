@@ -3,11 +3,11 @@
  * credentials, injection and limits; prefixes; inbound keys; the token cache.
  */
 import { providerFor } from './auth-types.js';
-import type { RawConfig, RawUpstream } from './config-schema.js';
-import type { InboundPlan, TokenCachePlan, UpstreamPlan } from './config.js';
+import type { RawConfig, RawUpstream } from './schema.js';
+import type { InboundPlan, TokenCachePlan, UpstreamPlan } from './types.js';
 import type { Unresolved } from './env.js';
 import { placeholders, schemeTemplate, type ExpiredWhen, type ProviderSpec } from './providers.js';
-import { parseKey } from './secret-box.js';
+import { parseKey } from '../util/secret-box.js';
 
 export const ADMIN_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
 

@@ -3,7 +3,7 @@
  * (RFC 9110 §7.6.1); so are the client's own credentials. The proxy's headers are added last.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { headerName } from './undici.js';
+import { headerName } from '../util/undici.js';
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import type { RelayConfig } from './config.js';
-import { TokenRelayError, type ErrorCode } from './errors.js';
-import type { Logger } from './logger.js';
+import type { RelayConfig } from '../config/types.js';
+import { TokenRelayError, type ErrorCode } from '../util/errors.js';
+import type { Logger } from '../telemetry/logger.js';
 
 /** Node's parse and timeout errors, before any request exists, as coded answers. */
 const CLIENT_ERRORS: Record<string, [ErrorCode, string]> = {

@@ -9,11 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis';
-import { TokenRelayError } from './errors.js';
-import type { Logger } from './logger.js';
-import { createSecretBox } from './secret-box.js';
-import { SharedCacheUnavailable, type SharedTokenCache } from './shared-cache.js';
-import type { CachedToken } from './token-cache.js';
+import { TokenRelayError } from '../util/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { createSecretBox } from '../util/secret-box.js';
+import { SharedCacheUnavailable, type CachedToken, type SharedTokenCache } from './shared-cache.js';
 
 export interface RedisCacheOptions {
   url?: string;

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { PRESET_TYPES, PRESETS, type PresetType } from './providers.js';
-import { cidrProblem } from './trust.js';
-import { parseDuration, parseSize } from './units.js';
+import { cidrProblem } from '../util/trust.js';
+import { parseDuration, parseSize } from '../util/units.js';
 
 export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'tokenrelay');
 

@@ -5,8 +5,8 @@
  * Everything else (event streams, downloads, large bodies, unknown codings) is never held back.
  */
 import { canDecode, contentCodings, decodeBody } from './decode.js';
-import { codeMatches, readPath } from './json-path.js';
-import type { ExpiredWhen } from './providers.js';
+import { codeMatches, readPath } from '../util/json-path.js';
+import type { ExpiredWhen } from '../config/providers.js';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
 

@@ -4,24 +4,16 @@
  * vendor rejected, and back off after failures. Clock, store and fetch come in as arguments.
  */
 import NodeCache from 'node-cache';
-import { TokenRelayError } from './errors.js';
-import { SharedCacheUnavailable, type SharedTokenCache } from './shared-cache.js';
+import { TokenRelayError } from '../util/errors.js';
+import { SharedCacheUnavailable, type CachedToken, type SharedTokenCache } from './shared-cache.js';
+
+export type { CachedToken };
 import type { TokenGrant } from './token-answer.js';
 
 export interface Clock {
   now(): number;
 }
 export const systemClock: Clock = { now: () => Date.now() };
-
-export interface CachedToken {
-  token: string;
-  obtainedAt: number;
-  /** Past this (skew already subtracted) the token is not served. */
-  expiresAt: number;
-  /** Past this, a request triggers a background refresh while the token still serves. */
-  refreshAt: number;
-  lifetimeMs: number;
-}
 
 /** The small interface a token store implements (memory now; a shared store later). */
 export interface TokenStore {

@@ -1,10 +1,17 @@
 /** `/healthz`, `/readyz` and `/metrics`. Answers never include a token or a secret. */
 import type { ServerResponse } from 'node:http';
-import type { Metrics } from './metrics.js';
-import type { Runtime } from './runtime.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { RelayConfig, UpstreamPlan } from '../config/types.js';
+import type { TokenProvider } from '../tokens/token-cache.js';
+
+/** What the admin endpoints read of the running config (the app's Runtime has it). */
+export interface AdminView {
+  config: Pick<RelayConfig, 'readiness'>;
+  upstreams: ReadonlyArray<{ plan: UpstreamPlan; tokens: TokenProvider | undefined }>;
+}
 
 export function createAdmin({ runtime, metrics, state, tokenCache }: {
-  runtime: () => Runtime;
+  runtime: () => AdminView;
   metrics: Metrics;
   state: () => { listening: boolean; shuttingDown: boolean };
   /** Shown, not judged: a shared cache that is down degrades to memory, it does not stop service. */

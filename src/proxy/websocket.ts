@@ -7,14 +7,23 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { TokenRelayError } from './errors.js';
-import { upstreamError } from './forwarder.js';
+import { TokenRelayError } from '../util/errors.js';
+import { upstreamError, type UpstreamRuntime } from './forwarder.js';
 import { checkTarget, isAllowed } from './guard.js';
 import { answerSaysExpired, peekLimit } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { tooManyHeaders } from './listener.js';
-import type { Logger } from './logger.js';
-import type { LiveUpstream, Runtime } from './runtime.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { RelayConfig } from '../config/types.js';
+import type { Route } from './router.js';
+
+/** What an upgrade reads of the running config (the app's Runtime has it). */
+export interface UpgradeRuntime {
+  config: Pick<RelayConfig, 'limits' | 'inbound'>;
+  route(url: string): Route<UpstreamRuntime> | undefined;
+  inboundCheck: ((req: IncomingMessage) => TokenRelayError | undefined) | undefined;
+  trusted: ((ip: string | undefined) => boolean) | undefined;
+}
 
 function refuse(socket: Duplex, err: TokenRelayError): void {
   socket.end(err.toRawResponse());
@@ -51,8 +60,8 @@ function readSmall(res: IncomingMessage, limit: number): Promise<{ chunks: Buffe
   });
 }
 
-export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => Runtime; logger: Logger; sockets: Set<Duplex> }) {
-  function connect(up: LiveUpstream, req: IncomingMessage, path: string, token: string): Promise<{ res: IncomingMessage; socket?: Duplex; head?: Buffer }> {
+export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => UpgradeRuntime; logger: Logger; sockets: Set<Duplex> }) {
+  function connect(up: UpstreamRuntime, req: IncomingMessage, path: string, token: string): Promise<{ res: IncomingMessage; socket?: Duplex; head?: Buffer }> {
     const { plan } = up;
     const rt = runtime();
     const clientIp = req.socket.remoteAddress;

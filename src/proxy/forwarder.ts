@@ -5,18 +5,18 @@
  * Everything else streams straight back with backpressure both ways.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher, Pool } from './undici.js';
-import type { UpstreamPlan } from './config.js';
-import { TokenRelayError } from './errors.js';
+import type { Dispatcher, Pool } from '../util/undici.js';
+import type { UpstreamPlan } from '../config/types.js';
+import { TokenRelayError } from '../util/errors.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { answerSaysExpired, peekLimit } from './inspect.js';
 import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { Limiter } from './limiter.js';
 import { watchBody } from './body-timeout.js';
 import { ReplayBody, SpoolBudget, type ReplayLimits } from './replay.js';
-import type { TokenProvider } from './token-cache.js';
+import type { TokenProvider } from '../tokens/token-cache.js';
 
 export interface UpstreamRuntime {
   plan: UpstreamPlan;

@@ -3,9 +3,9 @@
  * filled with credentials), send it with a timeout, read a bounded answer. Validation is
  * token-answer.ts's job.
  */
-import type { Dispatcher } from './undici.js';
-import { TokenRelayError } from './errors.js';
-import { fill, type TokenRequestSpec } from './providers.js';
+import type { Dispatcher } from '../util/undici.js';
+import { TokenRelayError } from '../util/errors.js';
+import { fill, type TokenRequestSpec } from '../config/providers.js';
 import type { TokenAnswer } from './token-answer.js';
 
 const MAX_ANSWER_BYTES = 256 * 1024;

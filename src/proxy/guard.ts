@@ -5,8 +5,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { InboundPlan, UpstreamPlan } from './config.js';
-import { TokenRelayError } from './errors.js';
+import type { InboundPlan, UpstreamPlan } from '../config/types.js';
+import { TokenRelayError } from '../util/errors.js';
 
 /**
  * Dot segments in any spelling (`..`, `%2e%2E`, `..;` as servlet containers read it), separators

@@ -8,15 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { TokenRelayError } from './errors.js';
+import type { ReplayLimits } from '../config/types.js';
 
-export interface ReplayLimits {
-  memoryBytes: number;
-  maxBytes: number;
-  /** The spool files of all requests at once, together (the emptyDir's sizeLimit is under it). */
-  maxSpoolBytes: number;
-  spoolDir: string;
-}
+export type { ReplayLimits };
+import { TokenRelayError } from '../util/errors.js';
+
 
 /**
  * The spool's shared budget: bytes on disk across every request in flight. Past it, a body
