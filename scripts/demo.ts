@@ -5,7 +5,7 @@
 import { createTokenRelay } from '../src/app.js';
 import { compileConfig } from '../src/config/load.js';
 import { createLogger } from '../src/telemetry/logger.js';
-import { startFakeVendor, type VendorKind } from '../test/fakes/vendor.js';
+import { startFakeVendor, type VendorKind } from '../test/support/fakes/vendor.js';
 
 const kinds: VendorKind[] = ['akool', 'hitem3d', 'baidu-aiob'];
 const vendors = await Promise.all(kinds.map((k) => startFakeVendor(k)));

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { semiSpaceMb } from '../../../src/ops/node-settings.js';
+import { relayProcessEach } from '../../support/child.js';
+
+const v8Major = Number(process.versions.v8.split('.')[0]);
+const canRestart = v8Major >= 12 && typeof (process as unknown as { execve?: unknown }).execve === 'function';
+
+describe('process: node settings', () => {
+  const each = relayProcessEach();
+
+  // On Node 20 (V8 11) tokenrelay runs as started; on Node 22.15+ it replaces itself, same PID,
+  // with a semi-space size and two malloc arenas, and still serves and stops on SIGTERM.
+  it(`runs ${canRestart ? 'restarted with a young-generation size' : 'as started'} and serves`, async () => {
+    const relay = await each.start();
+    const cmdline = readFileSync(`/proc/${relay.proc.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.includes(`--max-semi-space-size=${semiSpaceMb(v8Major)}`)).toBe(canRestart);
+    const environ = readFileSync(`/proc/${relay.proc.pid}/environ`, 'utf8').split('\0');
+    expect(environ.includes('MALLOC_ARENA_MAX=2')).toBe(canRestart);
+    const res = await request(`${relay.url}/akool/api/open/v3/voice/list`);
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as { code: number }).code).toBe(1000);
+    expect(await relay.stop('SIGTERM')).toBe(0);
+  });
+
+  it('a semi-space size given in NODE_OPTIONS is kept: no restart', async () => {
+    const relay = await each.start({ NODE_OPTIONS: '--max-semi-space-size=8' });
+    const cmdline = readFileSync(`/proc/${relay.proc.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    expect(await relay.stop('SIGTERM')).toBe(0);
+  });
+});

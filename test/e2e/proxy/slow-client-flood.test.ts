@@ -1,0 +1,61 @@
+/**
+ * A bounded slow-client flood (loopback, under 30 s): hundreds of connections that never finish
+ * their head and hundreds that stall mid-body, while a normal client keeps calling. Every normal
+ * request is answered 200 throughout: no reset, no 503.
+ */
+import { connect, type Socket } from 'node:net';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../support/helpers.js';
+
+describe('slow-client flood', () => {
+  let h: Harness | undefined;
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await h?.close();
+    h = undefined;
+  });
+
+  it('300 half-open heads and 300 stalled bodies: normal requests still get 200, and the flood is shed by its timeouts', async () => {
+    h = await startHarness({
+      kinds: ['akool'],
+      top: { limits: { headersTimeout: '2s', clientBodyTimeout: '2s', maxConcurrentPerUpstream: 64, maxQueuePerUpstream: 0 } },
+    });
+    const { port } = new URL(h.url);
+    let closedByServer = 0;
+    const open = (text: string) => new Promise<Socket>((resolve) => {
+      const s = connect(Number(port), '127.0.0.1', () => {
+        s.write(text);
+        resolve(s);
+      });
+      s.on('error', () => {});
+      s.on('end', () => closedByServer++);
+      s.resume(); // read (and drop) the 408 each gets
+      sockets.push(s);
+    });
+    for (let i = 0; i < 300; i++) {
+      await open('GET /akool/x HTTP/1.1\r\nHost: x\r\nX-Never-Ends: ');
+      await open('POST /akool/api/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    }
+    const statuses: number[] = [];
+    const errors: string[] = [];
+    const until = Date.now() + 4_000;
+    while (Date.now() < until) {
+      try {
+        const r = await request(`${h.url}/akool/api/open/v3/voice/list`, { dispatcher: h.client });
+        await r.body.dump();
+        statuses.push(r.statusCode);
+      } catch (err) {
+        errors.push((err as { code?: string }).code ?? String(err));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(errors).toEqual([]);
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    // By now every flood connection has been answered 408 and closed by tokenrelay.
+    expect(closedByServer).toBe(sockets.length);
+    expect(h.vendors.akool.seen.filter((s) => s.url === '/api/x')).toEqual([]);
+  });
+});

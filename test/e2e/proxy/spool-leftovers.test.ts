@@ -1,0 +1,162 @@
+/**
+ * No path leaves a spool file behind: an early answer (4xx, or an expired-token answer before
+ * the body was read), a client that hangs up, an upstream that fails mid-body, a refresh that
+ * fails, the spool limit, a reload mid-upload, and SIGTERM mid-upload. Each path counts the
+ * files in `spoolDir` after it.
+ */
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRelayProcess, vendorConfig, type RelayProcess } from '../../support/child.js';
+import { compileConfig } from '../../../src/config/load.js';
+import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js';
+import { startHarness, type Harness } from '../../support/helpers.js';
+import { statusOf as status } from '../../support/raw.js';
+
+const MiB = 1024 * 1024;
+const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends a head and `sendBytes` of a `length`-byte body, in 64 KiB writes; resolves with what
+ * came back once the server closes. `keepAlive`: a client that keeps its connection and goes on
+ * sending the whole body after an early answer (resolves once all is written and answered).
+ */
+function upload(url: string, path: string, length: number, sendBytes = length, onSocket?: (s: Socket) => void, keepAlive = false): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect(Number(port), '127.0.0.1');
+    onSocket?.(s);
+    let got = '';
+    let written = false;
+    const maybeDone = () => {
+      if (keepAlive && written && got.includes('\r\n\r\n')) setTimeout(() => resolve(got), 300);
+    };
+    s.on('data', (d) => {
+      got += d;
+      maybeDone();
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n`);
+    const chunk = Buffer.alloc(64 * 1024, 5);
+    let sent = 0;
+    const pump = () => {
+      while (sent < sendBytes && !s.destroyed) {
+        const n = Math.min(chunk.length, sendBytes - sent);
+        sent += n;
+        if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
+      }
+      written = true;
+      maybeDone();
+    };
+    pump();
+  });
+}
+
+describe('spool files: none left behind', () => {
+  let h: Harness | undefined;
+  let spoolDir: string;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+  const start = async (replay: Record<string, unknown> = {}, vendor = {}) => {
+    spoolDir = mkdtempSync(join(tmpdir(), 'tr-leftover-'));
+    h = await startHarness({ kinds: ['hitem3d'], vendor, top: { replay: { memoryBytes: '64KiB', spoolDir, ...replay }, limits: { clientBodyTimeout: '2s' } } });
+    return h;
+  };
+  const files = () => readdirSync(spoolDir);
+
+  it.each([false, true])('an early 4xx before the body was read (client keeps its connection and sends on: %s)', async (keepAlive) => {
+    await start();
+    const answer = await upload(h!.url, '/hitem3d/__early', 4 * MiB, 4 * MiB, undefined, keepAlive);
+    expect(status(answer)).toBe(413);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('an early expired-token answer: the body is still received whole, resent, and its spool removed', async () => {
+    await start();
+    await h!.get('/hitem3d/warm');
+    h!.vendors.hitem3d.revokeAll();
+    const answer = await upload(h!.url, '/hitem3d/__early', 4 * MiB);
+    expect(status(answer)).toBe(413); // the resend, with a fresh token, reached the same early 413
+    expect(h!.vendors.hitem3d.counts.tokenFetches).toBe(2);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('a client that hangs up mid-upload', async () => {
+    await start();
+    await upload(h!.url, '/hitem3d/__slow?ms=300', 8 * MiB, 2 * MiB, (s) => setTimeout(() => s.destroy(), 150));
+    await settle(500);
+    expect(files()).toEqual([]);
+  });
+
+  it('an upstream that drops the connection mid-body', async () => {
+    await start();
+    const answer = await upload(h!.url, '/hitem3d/__reset', 4 * MiB);
+    expect(status(answer)).toBe(502);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('a refresh that fails', async () => {
+    await start({}, { expiredAsHttp401: true });
+    await h!.get('/hitem3d/warm');
+    h!.vendors.hitem3d.revokeAll();
+    h!.vendors.hitem3d.failTokens('refused-code');
+    const answer = await upload(h!.url, '/hitem3d/open-api/v1/submit-task', 2 * MiB);
+    expect(status(answer)).toBe(502);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('the spool limit reached mid-body', async () => {
+    await start({ maxSpoolBytes: '512KiB' });
+    await h!.get('/hitem3d/warm');
+    h!.vendors.hitem3d.revokeAll();
+    const answer = await upload(h!.url, '/hitem3d/open-api/v1/submit-task', 3 * MiB);
+    expect(status(answer)).toBe(200); // the vendor's expired answer, passed on: no copy to resend
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('a reload in the middle of an upload', async () => {
+    await start();
+    const pending = upload(h!.url, '/hitem3d/__slow?ms=400', 3 * MiB);
+    await settle(100);
+    const v = h!.vendors.hitem3d;
+    h!.relay.reload(compileConfig({
+      listen: { port: 0 }, replay: { memoryBytes: '64KiB', spoolDir },
+      upstreams: { hitem3d: { prefix: '/hitem3d', target: v.url, timeout: '30s', auth: { type: 'hitem3d', ...v.credentials } } },
+    }, { env: {} }));
+    expect(status(await pending)).toBe(200);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+});
+
+describe('spool files: SIGTERM mid-upload', () => {
+  let vendor: FakeVendor;
+  let relay: RelayProcess | undefined;
+  afterEach(async () => {
+    await relay?.stop('SIGKILL');
+    await vendor.close();
+  });
+
+  it('shutdown removes what its requests spooled', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tr-leftover-term-'));
+    vendor = await startFakeVendor('hitem3d');
+    relay = await startRelayProcess(vendorConfig(vendor, `replay: { memoryBytes: 64KiB, spoolDir: "${spoolDir}" }\nshutdown: { gracePeriod: 300ms }\n`));
+    // The vendor takes its time before reading: the body backs up, part of it spooled.
+    const pending = upload(relay.url, '/hitem3d/__slow?ms=5000', 16 * MiB);
+    for (let i = 0; i < 50 && readdirSync(spoolDir).length === 0; i++) await settle(50);
+    expect(readdirSync(spoolDir).length).toBe(1);
+    expect(await relay.stop('SIGTERM')).toBe(0);
+    await pending;
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Through tokenrelay equals direct. Every row of the table is sent twice, by each real client:
+ * directly to a fake vendor (with the token tokenrelay would inject) and through tokenrelay
+ * (with none); status, body bytes and every end-to-end header must come back the same.
+ *
+ * Where tokenrelay differs, by name:
+ * - hop-by-hop headers (connection, keep-alive, transfer-encoding…): per connection, RFC 9110 §7.6.1;
+ * - `x-request-id`: added by tokenrelay to every answer (checked present);
+ * - `date`: the time of each answer, so only its presence is compared;
+ * - the injected token: sent upstream, never returned (the direct call carries it itself);
+ * - a 401 from Akool: an expired-token signal by that vendor's rules, so it is refreshed and
+ *   resent (test/e2e/tokens/refresh-retry.test.ts); the table sends its 401 row to the oauth2 upstream,
+ *   where a Bearer challenge naming `invalid_request` is not one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOAuth2, type FakeOAuth2 } from '../../support/fakes/oauth2.js';
+import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js';
+import { startRelay } from '../../support/helpers.js';
+import { CLIENTS, type Answer, type Req } from './clients.js';
+
+interface Row { name: string; method?: string; path: string; headers?: Record<string, string>; body?: Buffer; only?: 'oauth2' }
+
+const JSON_BODY = Buffer.from(JSON.stringify({ prompt: 'a cat', n: 1 }));
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const STATUSES = [200, 201, 202, 204, 301, 302, 307, 308, 400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503];
+const BODIES = ['none', 'empty', 'json', 'large-json', 'chunked', 'gzip', 'br', 'deflate', 'sse', 'binary'];
+
+const ROWS: Row[] = [
+  ...METHODS.map((method): Row => ({
+    name: `${method}`, method, path: '/__t/method',
+    ...(['POST', 'PUT', 'PATCH'].includes(method) ? { body: JSON_BODY, headers: { 'content-type': 'application/json' } } : {}),
+  })),
+  ...STATUSES.map((s): Row => ({ name: `status ${s}`, method: s === 204 ? 'DELETE' : 'GET', path: `/__t/status/${s}`, ...(s === 401 ? { only: 'oauth2' as const } : {}) })),
+  { name: 'status 206 (Range)', path: '/__t/range', headers: { range: 'bytes=10-19' } },
+  { name: 'status 304 (If-None-Match)', path: '/__t/etag', headers: { 'if-none-match': '"v1-etag"' } },
+  ...BODIES.map((b): Row => ({ name: `body ${b}`, path: `/__t/body/${b}` })),
+];
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+
+/** What must be equal: status, body, end-to-end headers (stable-sorted by name, repeats kept). */
+function comparable(a: Answer, through: boolean) {
+  const headers = a.headers
+    .filter(([k]) => !HOP_BY_HOP.has(k) && k !== 'date' && !(through && k === 'x-request-id'))
+    .map(([k, v]) => `${k}: ${v}`);
+  headers.sort((x, y) => x.split(':')[0]!.localeCompare(y.split(':')[0]!));
+  return { status: a.status, headers, body: a.body.toString('base64'), hasDate: a.headers.some(([k]) => k === 'date') };
+}
+
+describe('transparency: through tokenrelay equals direct', () => {
+  let akool: FakeVendor;
+  let oauth: FakeOAuth2;
+  let relay: Awaited<ReturnType<typeof startRelay>>;
+  const upstreams: Array<{ name: 'akool' | 'oauth2'; prefix: string; direct: () => string; token: () => string }> = [];
+
+  beforeAll(async () => {
+    akool = await startFakeVendor('akool');
+    oauth = await startFakeOAuth2();
+    relay = await startRelay({
+      akool: { prefix: '/akool', target: akool.url, auth: { type: 'akool', ...akool.credentials } },
+      oauth2: { prefix: '/o', target: oauth.url, auth: { type: 'oauth2', tokenUrl: `${oauth.url}/oauth/token`, clientId: oauth.clientId, clientSecret: oauth.clientSecret } },
+    });
+    // A first call through each upstream, so the token the direct calls carry is known.
+    expect((await relay.get('/akool/warm')).status).toBe(200);
+    expect((await relay.get('/o/api/warm')).status).toBe(200);
+    upstreams.push(
+      { name: 'akool', prefix: '/akool', direct: () => akool.url, token: () => akool.issued[0]! },
+      { name: 'oauth2', prefix: '/o', direct: () => oauth.url, token: () => oauth.issued[0]! },
+    );
+  });
+  afterAll(async () => {
+    await relay.close();
+    await akool.close();
+    await oauth.close();
+  });
+
+  for (const upstream of ['akool', 'oauth2'] as const) {
+    for (const client of CLIENTS) {
+      it(`${upstream}, ${client.name}: every row (methods, statuses, bodies) equals direct`, async () => {
+        const u = upstreams.find((x) => x.name === upstream)!;
+        const rows = ROWS.filter((r) => !r.only || r.only === upstream);
+        const req = (r: Row, base: string, auth: boolean): Req => ({
+          method: r.method ?? 'GET', url: `${base}${r.path}`,
+          headers: { ...r.headers, ...(auth ? { authorization: `Bearer ${u.token()}` } : {}) },
+          ...(r.body ? { body: r.body } : {}),
+        });
+        const direct = await client.run(rows.map((r) => req(r, u.direct(), true)));
+        const through = await client.run(rows.map((r) => req(r, `${relay.url}${u.prefix}`, false)));
+        const mismatches: unknown[] = [];
+        rows.forEach((r, i) => {
+          const d = comparable(direct[i]!, false);
+          const t = comparable(through[i]!, true);
+          if (JSON.stringify(d) !== JSON.stringify(t)) mismatches.push({ row: r.name, direct: d, through: t });
+          if (!through[i]!.headers.some(([k]) => k === 'x-request-id')) mismatches.push({ row: r.name, missing: 'x-request-id' });
+        });
+        expect(mismatches).toEqual([]);
+        // The same token served every row: nothing in the table is an expired signal.
+        expect(upstream === 'akool' ? akool.counts.tokenFetches : oauth.tokenFetches).toBe(1);
+      });
+    }
+  }
+
+  it('the table covers every method, status and body shape it names', () => {
+    expect(ROWS.map((r) => r.name)).toEqual(expect.arrayContaining([...METHODS, ...STATUSES.map((s) => `status ${s}`), 'status 206 (Range)', 'status 304 (If-None-Match)', ...BODIES.map((b) => `body ${b}`)]));
+  });
+});

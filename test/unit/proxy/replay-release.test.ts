@@ -1,0 +1,31 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ReplayBody } from '../../../src/proxy/replay.js';
+
+const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+
+describe('replay copy after release', () => {
+  it('records nothing more: a body that goes on after an early answer opens no new spool file', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tr-release-'));
+    const source = new PassThrough();
+    const replay = new ReplayBody(source, { memoryBytes: 64 * 1024, maxBytes: 64 * 1024 * 1024, maxSpoolBytes: 1024 ** 3, spoolDir });
+    // The first attempt drains what it is given (as undici would until the early answer).
+    replay.firstAttempt().resume();
+    source.write(Buffer.alloc(256 * 1024, 1));
+    await tick();
+    expect(readdirSync(spoolDir)).toHaveLength(1);
+    // The vendor answered early: no resend can come; the copy goes.
+    replay.release();
+    expect(readdirSync(spoolDir)).toEqual([]);
+    // The client keeps sending, and finishes its body.
+    for (let i = 0; i < 8; i++) source.write(Buffer.alloc(128 * 1024, 2));
+    source.end();
+    await new Promise((r) => replay.once('finish', r));
+    await tick();
+    expect(readdirSync(spoolDir)).toEqual([]);
+    expect(replay.replayable).toBe(false);
+  });
+});
