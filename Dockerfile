@@ -39,7 +39,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # On Node 26, V8 lets the young generation grow to ~55 MB under load (Node 20: ~34 MB), and
 # glibc gives each busy thread its own malloc arena. Peak RSS under the benchmark's load,
 # Node 26.10: 159-169 MB with V8's own young-generation size; 109-118 MB with 4 MB
-# semi-spaces and two arenas, at 0.90-0.95x the undici pass-through's requests/s (README,
-# Performance).
+# semi-spaces and two arenas, at 0.90-0.95x the undici pass-through's requests/s (docs/performance.md).
 ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]

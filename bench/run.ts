@@ -190,10 +190,11 @@ async function main() {
   process.stdout.write(`\n${md}\n`);
   if (!smoke) {
     writeFileSync(join(root, 'bench', 'results.md'), `${md}\n`);
-    const readme = join(root, 'README.md');
-    const text = readFileSync(readme, 'utf8');
+    // The full run goes into docs/performance.md between its markers (the README links there).
+    const doc = join(root, 'docs', 'performance.md');
+    const text = readFileSync(doc, 'utf8');
     const [a, b] = ['<!-- bench:start -->', '<!-- bench:end -->'];
-    if (text.includes(a) && text.includes(b)) writeFileSync(readme, `${text.slice(0, text.indexOf(a) + a.length)}\n${md}\n${text.slice(text.indexOf(b))}`);
+    if (text.includes(a) && text.includes(b)) writeFileSync(doc, `${text.slice(0, text.indexOf(a) + a.length)}\n${md}\n${text.slice(text.indexOf(b))}`);
   }
 }
 

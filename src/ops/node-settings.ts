@@ -1,5 +1,5 @@
 /**
- * V8 and allocator settings for a small, steady footprint under load (README, Performance).
+ * V8 and allocator settings for a small, steady footprint under load (docs/performance.md).
  * Applied by the entry (cli.ts) before the rest of tokenrelay is loaded.
  */
 import { realpathSync } from 'node:fs';
