@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { createAdmin } from './ops/admin.js';
 import type { RelayConfig } from './config/load.js';
 import { TokenRelayError } from './util/errors.js';
+import { bodyPending } from './proxy/body-timeout.js';
 import { createListener, tooManyHeaders } from './proxy/listener.js';
 import { upstreamError, type RequestContext } from './proxy/forwarder.js';
 import { checkMethod, checkTarget, isAllowed } from './proxy/guard.js';
@@ -54,7 +55,7 @@ function sendError(res: ServerResponse, err: TokenRelayError, reqId?: string): v
   const body = err.toBody();
   // Refused before its body was read (a declared body, an Expect without its 100): the rest
   // of that body must not be taken for the next request on this connection.
-  if (!res.req.complete) res.shouldKeepAlive = false;
+  if (bodyPending(res.req)) res.shouldKeepAlive = false;
   res.writeHead(err.status, {
     'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(reqId ? { 'x-request-id': reqId } : {}),
   });

@@ -30,3 +30,15 @@ export function watchBody(req: IncomingMessage, ms: number, onStall: (err: Token
   req.once('close', stop);
   return stop;
 }
+
+/**
+ * A request that declared a body not yet read whole. Answering it now leaves the rest (or, after
+ * an `Expect: 100-continue` with no 100, a body that may never come) on the connection: such an
+ * answer closes the connection. A request without a body is complete once its head is parsed,
+ * even if Node has not marked it so when the handler runs.
+ */
+export function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}

@@ -14,7 +14,7 @@ import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Limiter } from './limiter.js';
-import { watchBody } from './body-timeout.js';
+import { bodyPending, watchBody } from './body-timeout.js';
 import { ReplayBody, SpoolBudget, type ReplayLimits } from './replay.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
 
@@ -81,7 +81,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     ctx.status = answer.statusCode;
     // Answered before the client finished its body (an early 4xx): close after the answer
     // rather than read the rest of a body nobody will use.
-    if (!res.req.complete) res.shouldKeepAlive = false;
+    if (bodyPending(res.req)) res.shouldKeepAlive = false;
     // A fresh object per answer, already without hop-by-hop headers: sent as it is.
     const headers = answer.headers;
     headers['x-request-id'] = ctx.reqId;

@@ -126,6 +126,22 @@ describe('Expect: 100-continue', () => {
     expect(code(c.text)).toBe(wantCode);
   });
 
+  it('a refused request without a body keeps its connection; one whose body is pending closes it', async () => {
+    h = await startHarness({ kinds: ['akool'] });
+    const c = client(h.url);
+    c.write('GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until(() => c.text.includes('"code":"ROUTE_NOT_FOUND"'), 3_000);
+    expect(c.text).toMatch(/connection: keep-alive/i);
+    c.write('GET /akool/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(await c.until(() => c.closed, 3_000)).toBe(true);
+    expect(c.text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 404', 'HTTP/1.1 200']);
+    const d = client(h.url);
+    d.write(head('/nowhere/x'));
+    expect(await d.until(() => d.closed, 3_000)).toBe(true);
+    expect(status(d.text)).toBe(404);
+    expect(d.text).toMatch(/connection: close/i);
+  });
+
   it('a request nothing refuses gets 100 Continue, then its answer', async () => {
     h = await startHarness({ kinds: ['akool'] });
     const c = client(h.url);
