@@ -85,7 +85,7 @@ describe('stalled request bodies (limits.clientBodyTimeout)', () => {
   });
 
   it('a slow upload whose chunks keep coming is not cut', async () => {
-    h = await startHarness({ kinds: ['akool'], top: { limits: { clientBodyTimeout: '400ms' } } });
+    h = await startHarness({ kinds: ['akool'], top: { limits: { clientBodyTimeout: '1s' } } });
     const c = client(h.url);
     open.push(c.socket);
     const body = Buffer.alloc(100 * 1024, 2);
