@@ -3,23 +3,22 @@
  * runtime built from the config (swapped on reload). Logger, metrics, clock and store come in
  * as arguments so tests drive them; nothing here touches `process`.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdmin } from './ops/admin.js';
 import type { RelayConfig } from './config/load.js';
 import { TokenRelayError } from './util/errors.js';
-import { bodyPending } from './proxy/body-timeout.js';
+import { requestIdFrom, sendError } from './proxy/respond.js';
 import { createListener, tooManyHeaders } from './proxy/listener.js';
 import { upstreamError, type RequestContext } from './proxy/forwarder.js';
 import { checkMethod, checkTarget, isAllowed } from './proxy/guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
-import { removeOwnSpoolFiles, SpoolBudget } from './proxy/replay.js';
+import { removeOwnSpoolFiles, SpoolBudget } from './proxy/spool.js';
 import { buildRuntime, retiredUpstreams, retireWhenIdle, type Runtime } from './runtime.js';
 import type { SharedTokenCache } from './tokens/shared-cache.js';
-import { memoryStore, systemClock, type Clock, type TokenStore } from './tokens/token-cache.js';
+import { memoryStore, systemClock, type Clock, type TokenStore } from './tokens/token-store.js';
 import { keepTokens, type TokenKeeper } from './tokens/token-keeper.js';
 import { createUpgradeHandler } from './proxy/websocket.js';
 
@@ -50,27 +49,6 @@ export interface TokenRelay {
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
-
-function sendError(res: ServerResponse, err: TokenRelayError, reqId?: string): void {
-  const body = err.toBody();
-  // Refused before its body was read (a declared body, an Expect without its 100): the rest
-  // of that body must not be taken for the next request on this connection.
-  if (bodyPending(res.req)) res.shouldKeepAlive = false;
-  res.writeHead(err.status, {
-    'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(reqId ? { 'x-request-id': reqId } : {}),
-  });
-  res.end(body);
-}
-
-// Request ids made here: a random per-process prefix and a counter. Unique across replicas,
-// and much cheaper per request than a UUID.
-const ID_PREFIX = randomBytes(6).toString('hex');
-let idCounter = 0;
-function nextRequestId(): string {
-  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
-}
-
-const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/;
 
 function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
@@ -127,7 +105,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
 
     // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
     const given = req.headers['x-request-id'];
-    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
+    const reqId = requestIdFrom(given);
     req.headers['x-request-id'] = reqId;
 
     const matched = route(url);

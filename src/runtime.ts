@@ -9,10 +9,10 @@ import { createForwarder, type UpstreamRuntime } from './proxy/forwarder.js';
 import { createInboundCheck } from './proxy/guard.js';
 import type { Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
-import { prepareSpoolDir, SpoolBudget } from './proxy/replay.js';
+import { prepareSpoolDir, SpoolBudget } from './proxy/spool.js';
 import { createRouter } from './proxy/router.js';
 import type { SharedTokenCache } from './tokens/shared-cache.js';
-import type { Clock, TokenStore } from './tokens/token-cache.js';
+import type { Clock, TokenStore } from './tokens/token-store.js';
 import { createTrust } from './util/trust.js';
 import { createUpstream } from './upstreams.js';
 

@@ -8,7 +8,9 @@ import type { SharedTokenCache } from './tokens/shared-cache.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { parseTokenAnswer } from './tokens/token-answer.js';
 import { fetchTokenAnswer } from './tokens/token-client.js';
-import { StaticToken, TokenSource, type Clock, type FetchEvent, type TokenStore } from './tokens/token-cache.js';
+import { StaticToken } from './tokens/static-token.js';
+import { TokenSource, type FetchEvent } from './tokens/token-cache.js';
+import type { Clock, TokenStore } from './tokens/token-store.js';
 
 export interface UpstreamDeps {
   logger: Logger;

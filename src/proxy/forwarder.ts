@@ -15,7 +15,8 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Limiter } from './limiter.js';
 import { bodyPending, watchBody } from './body-timeout.js';
-import { ReplayBody, SpoolBudget, type ReplayLimits } from './replay.js';
+import { ReplayBody, type ReplayLimits } from './replay.js';
+import { SpoolBudget } from './spool.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
 
 export interface UpstreamRuntime {

@@ -4,81 +4,14 @@
  * kept in memory, the rest is spooled to a temporary file, up to `maxBytes`; past that the copy
  * is dropped and the request is marked not replayable, but the body keeps streaming.
  */
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, createWriteStream, openSync, rmSync, type WriteStream } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ReplayLimits } from '../config/types.js';
+import { TokenRelayError } from '../util/errors.js';
+import { SpoolBudget, spoolFile } from './spool.js';
 
 export type { ReplayLimits };
-import { TokenRelayError } from '../util/errors.js';
-
-
-/**
- * The spool's shared budget: bytes on disk across every request in flight. Past it, a body
- * streams on without a replay copy rather than fill the disk (a Kubernetes emptyDir that
- * outgrows its sizeLimit gets the whole pod evicted).
- */
-export class SpoolBudget {
-  used = 0;
-  constructor(public max: number) {}
-  take(n: number): boolean {
-    if (this.used + n > this.max) return false;
-    this.used += n;
-    return true;
-  }
-  give(n: number): void {
-    this.used = Math.max(0, this.used - n);
-  }
-}
-
-const SPOOL_FILE = /^tr-(\d+)-[0-9a-f]+\.spool$/;
-
-/**
- * Creates the spool directory (0700) and removes files left by processes that are gone
- * (a killed process cannot clean up after itself). Files of live processes are left alone.
- */
-export function prepareSpoolDir(dir: string, isAlive: (pid: number) => boolean = pidAlive): number {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let removed = 0;
-  for (const name of readdirSync(dir)) {
-    const m = SPOOL_FILE.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    // Our own pid in a leftover name means a previous process had it (PID 1 in containers).
-    if (pid === process.pid || !isAlive(pid)) {
-      rmSync(join(dir, name), { force: true });
-      removed++;
-    }
-  }
-  return removed;
-}
-
-/** Removes this process's own spool files (at shutdown: requests cut by the grace period). */
-export function removeOwnSpoolFiles(dir: string): number {
-  let removed = 0;
-  try {
-    for (const name of readdirSync(dir)) {
-      const m = SPOOL_FILE.exec(name);
-      if (m && Number(m[1]) === process.pid) {
-        rmSync(join(dir, name), { force: true });
-        removed++;
-      }
-    }
-  } catch {
-    // No spool directory: nothing was spooled.
-  }
-  return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { prepareSpoolDir, removeOwnSpoolFiles, SpoolBudget } from './spool.js';
 
 export class ReplayBody extends Writable {
   private chunks: Buffer[] = [];
@@ -177,7 +110,7 @@ export class ReplayBody extends Writable {
 
   private spoolWriter(): WriteStream {
     if (!this.spool) {
-      this.spoolPath = join(this.limits.spoolDir, `tr-${process.pid}-${randomBytes(8).toString('hex')}.spool`);
+      this.spoolPath = spoolFile(this.limits.spoolDir);
       // SECURITY: request bodies are the clients' data: readable by this user only.
       this.spool = createWriteStream(this.spoolPath, { mode: 0o600 });
       this.spool.on('error', () => this.overflow('spool_full'));

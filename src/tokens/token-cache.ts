@@ -3,36 +3,12 @@
  * the background, keep at most one fetch in flight (a shared promise), drop only the token a
  * vendor rejected, and back off after failures. Clock, store and fetch come in as arguments.
  */
-import NodeCache from 'node-cache';
 import { TokenRelayError } from '../util/errors.js';
 import { SharedCacheUnavailable, type CachedToken, type SharedTokenCache } from './shared-cache.js';
+import type { TokenGrant } from './token-answer.js';
+import { systemClock, type Clock, type TokenStore } from './token-store.js';
 
 export type { CachedToken };
-import type { TokenGrant } from './token-answer.js';
-
-export interface Clock {
-  now(): number;
-}
-export const systemClock: Clock = { now: () => Date.now() };
-
-/** The small interface a token store implements (memory now; a shared store later). */
-export interface TokenStore {
-  get(key: string): CachedToken | undefined;
-  set(key: string, value: CachedToken, ttlMs: number): void;
-  del(key: string): void;
-  close(): void;
-}
-
-export function memoryStore(): TokenStore {
-  // useClones: false: entries are immutable objects, and cloning per request would cost.
-  const cache = new NodeCache({ useClones: false, checkperiod: 0 });
-  return {
-    get: (key) => cache.get<CachedToken>(key),
-    set: (key, value, ttlMs) => void cache.set(key, value, Math.max(1, Math.ceil(ttlMs / 1000))),
-    del: (key) => void cache.del(key),
-    close: () => cache.close(),
-  };
-}
 
 export type FetchReason = 'cold' | 'ahead' | 'expired';
 export interface FetchEvent {
@@ -88,23 +64,6 @@ export interface TokenProvider {
   dueInMs?(): number;
   /** For the token keeper: fetch now if a fetch is due (the backoff still applies). */
   warm?(): Promise<unknown>;
-}
-
-/** `type: static`: a fixed secret; nothing to fetch, refresh or expire. */
-export class StaticToken implements TokenProvider {
-  constructor(readonly upstream: string, private readonly value: string) {}
-  get(): Promise<string> {
-    return Promise.resolve(this.value);
-  }
-  current(): string {
-    return this.value;
-  }
-  renew(): Promise<string> {
-    return Promise.resolve(this.value);
-  }
-  status() {
-    return { state: 'valid' as const, expiresInSeconds: null, lastError: null };
-  }
 }
 
 export class TokenSource implements TokenProvider {

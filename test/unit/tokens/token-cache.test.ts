@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRelayError } from '../../../src/util/errors.js';
 import type { TokenGrant } from '../../../src/tokens/token-answer.js';
-import { memoryStore, TokenSource, type FetchEvent } from '../../../src/tokens/token-cache.js';
+import { TokenSource, type FetchEvent } from '../../../src/tokens/token-cache.js';
+import { memoryStore } from '../../../src/tokens/token-store.js';
 
 function setup(lifetimeMs = 100_000) {
   const clock = { t: 1_000_000, now() { return this.t; } };

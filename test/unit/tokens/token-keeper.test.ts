@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRelayError } from '../../../src/util/errors.js';
-import { memoryStore, TokenSource } from '../../../src/tokens/token-cache.js';
+import { TokenSource } from '../../../src/tokens/token-cache.js';
+import { memoryStore } from '../../../src/tokens/token-store.js';
 import { keepTokens } from '../../../src/tokens/token-keeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
