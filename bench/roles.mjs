@@ -93,8 +93,11 @@ if (role === 'upstream') {
 } else if (role === 'http-proxy') {
   // What many would write: http-proxy with a keep-alive agent and a fixed Authorization.
   const { default: httpProxy } = await import('http-proxy');
-  const proxy = httpProxy.createProxyServer({ target, agent: new HttpAgent({ keepAlive: true, maxSockets: 256 }), xfwd: true });
-  proxy.on('proxyReq', (p) => p.setHeader('authorization', `Bearer ${FIXED}`));
+  // The token goes in through `headers` (set when the upstream request is made): a 'proxyReq'
+  // handler's setHeader throws once requests queue for the agent's sockets (1,000 connections).
+  const proxy = httpProxy.createProxyServer({
+    target, agent: new HttpAgent({ keepAlive: true, maxSockets: 256 }), xfwd: true, headers: { authorization: `Bearer ${FIXED}` },
+  });
   proxy.on('error', (_e, _req, res) => {
     res.statusCode = 502;
     res.end();

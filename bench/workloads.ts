@@ -1,0 +1,130 @@
+/**
+ * The benchmark's workloads, each run the same way on every server: autocannon loads (GET,
+ * POSTs of several sizes, many connections), 300 MB streams, a burst of 1,000 requests on a
+ * cold or revoked token, and a token revoked in the middle of an upload load.
+ */
+import autocannon from 'autocannon';
+import { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { cpuSeconds, rss, type Server } from './servers.js';
+
+const MB = 1e6;
+
+export interface Load { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
+
+export interface LoadOptions { method?: string; body?: Buffer; headers?: Record<string, string>; connections: number; expectBody?: string }
+
+export async function load(s: Server, path: string, duration: number, opts: LoadOptions): Promise<Load> {
+  const cpu0 = cpuSeconds(s.proc.pid!);
+  const r = await autocannon({
+    url: `http://127.0.0.1:${s.port}${s.prefix}${path}`, connections: opts.connections, duration, pipelining: 1,
+    ...(opts.method ? { method: opts.method as 'POST' } : {}), ...(opts.body ? { body: opts.body } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.expectBody ? { expectBody: opts.expectBody } : {}),
+  });
+  const cpuUs = ((cpuSeconds(s.proc.pid!) - cpu0) * 1e6) / Math.max(1, r.requests.total);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts + (r.mismatches ?? 0), cpuUs };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A multipart/form-data upload of `bytes` of file data, as Hitem3D takes images and meshes. */
+export function multipart(bytes: number): { body: Buffer; headers: Record<string, string> } {
+  const boundary = '----tokenrelay-bench';
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="request_type"\r\n\r\n1\r\n--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return { body: Buffer.concat([head, Buffer.alloc(bytes, 7), tail]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+export interface PostWorkload { label: string; connections: number; body: Buffer; headers?: Record<string, string> }
+
+export const POSTS: PostWorkload[] = [
+  { label: '1 KiB', connections: 50, body: Buffer.alloc(1024, 120) },
+  { label: '64 KiB', connections: 50, body: Buffer.alloc(64 * 1024, 120) },
+  { label: '1 MiB', connections: 16, body: Buffer.alloc(1024 * 1024, 120) },
+  { label: '8 MiB multipart', connections: 4, ...multipart(8 * 1024 * 1024) },
+];
+
+/** Interleaved rounds of one workload over the servers: per server, one Load per round. */
+export async function rounds(servers: Server[], n: number, run: (s: Server) => Promise<Load>): Promise<Map<string, Load[]>> {
+  const out = new Map<string, Load[]>(servers.map((s) => [s.name, []]));
+  for (let r = 0; r < n; r++) for (const s of servers) out.get(s.name)!.push(await run(s));
+  return out;
+}
+
+/** Median over rounds of tokenrelay's figure ÷ the best pass-through's in the same round. */
+export function vsBest(runs: Map<string, Load[]>, f: (x: Load) => number, higherIsBetter = true): number {
+  const tr = runs.get('tokenrelay')!;
+  return median(tr.map((x, i) => {
+    const peers = ['undici pass-through', 'http-proxy pass-through'].map((n) => f(runs.get(n)![i]!));
+    const best = higherIsBetter ? Math.max(...peers) : Math.min(...peers);
+    return f(x) / best;
+  }));
+}
+
+const upstreamGet = async (port: number, path: string) => (await (await request(`http://127.0.0.1:${port}${path}`)).body.json()) as { tokenFetches: number };
+
+/** 1000 requests at once; how many token fetches the upstream saw, how long until all were answered. */
+export async function burst(tr: Server, upstreamPort: number, n = 1000) {
+  const agent = new Agent({ connections: n, pipelining: 0 });
+  const before = (await upstreamGet(upstreamPort, '/__stats')).tokenFetches;
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: n }, async () => {
+    try {
+      const r = await request(`http://127.0.0.1:${tr.port}/akool/api/open/v3/voice/list`, { dispatcher: agent });
+      const j = (await r.body.json()) as { code?: number };
+      return r.statusCode === 200 && j.code === 1000;
+    } catch {
+      return false;
+    }
+  }));
+  const ms = performance.now() - t0;
+  await agent.close();
+  return { fetches: (await upstreamGet(upstreamPort, '/__stats')).tokenFetches - before, ms, errors: results.filter((x) => !x).length };
+}
+
+export async function stream(s: Server, kind: 'download' | 'upload', bytes = 300 * MB) {
+  const before = rss(s.proc.pid!).rss;
+  const t0 = performance.now();
+  if (kind === 'download') {
+    const r = await request(`http://127.0.0.1:${s.port}${s.prefix}/download?bytes=${bytes}`);
+    for await (const _ of r.body);
+  } else {
+    const chunk = Buffer.alloc(1 << 20, 1);
+    let sent = 0;
+    const body = new Readable({ read() { this.push(sent >= bytes ? null : (sent += chunk.length, chunk)); } });
+    const r = await request(`http://127.0.0.1:${s.port}${s.prefix}/upload`, { method: 'POST', body });
+    const j = (await r.body.json()) as { bytes?: number };
+    if (r.statusCode !== 200 || j.bytes !== sent) throw new Error(`${s.name}: upload answered ${r.statusCode} ${JSON.stringify(j)}`);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  return { mbps: bytes / MB / secs, growth: rss(s.proc.pid!).peak - before };
+}
+
+/**
+ * 50 connections POSTing 1 MiB for `duration` s; halfway, every token is revoked at the upstream.
+ * A request is failed unless it is answered the upstream's success (an expired-token answer
+ * passed on counts as failed). Requests/s in the second after the revocation ÷ the median of
+ * the other whole seconds.
+ */
+export async function refreshUnderLoad(tr: Server, target: string, duration: number) {
+  const n = 1024 * 1024;
+  const perSecond: number[] = [];
+  let revokedAt = -1;
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({
+      url: `http://127.0.0.1:${tr.port}${tr.prefix}/upload`, connections: 50, duration, method: 'POST',
+      body: Buffer.alloc(n, 120), expectBody: JSON.stringify({ code: 1000, bytes: n }),
+    }, (err, res) => (err ? reject(err) : resolve(res)));
+    // `tick` (once a second, with that second's request count) is missing from the typings.
+    (instance as unknown as NodeJS.EventEmitter).on('tick', ({ counter }: { counter: number }) => {
+      perSecond.push(counter);
+      if (perSecond.length === Math.floor(duration / 2)) {
+        revokedAt = perSecond.length;
+        void request(`${target}/__revoke`).then((x) => x.body.text());
+      }
+    });
+  });
+  const after = perSecond[revokedAt] ?? 0;
+  const others = perSecond.filter((_, i) => i !== revokedAt && i > 0);
+  return { errors: r.errors + r.non2xx + r.timeouts + (r.mismatches ?? 0), ratio: others.length ? after / median(others) : 0, total: r.requests.total };
+}
