@@ -194,5 +194,8 @@ export class ReplayBody extends Writable {
     this.spoolPath = undefined;
     spool.destroy();
     rmSync(spoolPath, { force: true });
+    // A stream destroyed while its file is still opening creates the file after this point
+    // (the open completes, then it closes): remove it again once the stream has closed.
+    if (spool.pending) spool.once('close', () => rmSync(spoolPath, { force: true }));
   }
 }

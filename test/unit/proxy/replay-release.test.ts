@@ -29,3 +29,21 @@ describe('replay copy after release', () => {
     expect(replay.replayable).toBe(false);
   });
 });
+
+describe('replay copy released while its spool file is still opening', () => {
+  it('leaves no file once the open completes', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tr-release-open-'));
+    for (let i = 0; i < 20; i++) {
+      const source = new PassThrough();
+      const replay = new ReplayBody(source, { memoryBytes: 1024, maxBytes: 64 * 1024 * 1024, maxSpoolBytes: 1024 ** 3, spoolDir });
+      replay.firstAttempt().resume();
+      // Past memoryBytes: the spool file is being opened (asynchronously) when the copy goes.
+      source.write(Buffer.alloc(4096, 1));
+      await new Promise((r) => setImmediate(r));
+      replay.release();
+      source.destroy();
+    }
+    await tick(200);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+});
