@@ -11,7 +11,7 @@ import type { RelayConfig } from './config/load.js';
 import { TokenRelayError } from './util/errors.js';
 import { requestIdFrom, sendError } from './proxy/respond.js';
 import { createListener, tooManyHeaders } from './proxy/listener.js';
-import { upstreamError, type RequestContext } from './proxy/forwarder.js';
+import { refuseEarly, upstreamError, type RequestContext } from './proxy/forwarder.js';
 import { checkMethod, checkTarget, isAllowed } from './proxy/guard.js';
 import { createAccessLog, createLogger, type AccessEntry, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
@@ -116,11 +116,8 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
     }
     if (expectContinue) {
-      const cl = Number(req.headers['content-length'] ?? 0);
-      if (cl > config.limits.maxBodyBytes) {
-        return sendError(res, new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${config.limits.maxBodyBytes})`, { upstream: name }), reqId);
-      }
-      if (!up.tokens) return sendError(res, new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${up.plan.missing.join(', ')}`, { upstream: name }), reqId);
+      const refused = refuseEarly(up, req, config.limits.maxBodyBytes);
+      if (refused) return sendError(res, refused, reqId);
       res.writeContinue();
     }
     const started = performance.now();

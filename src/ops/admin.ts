@@ -10,6 +10,8 @@ export interface AdminView {
   upstreams: ReadonlyArray<{ plan: UpstreamPlan; tokens: TokenProvider | undefined }>;
 }
 
+const UNAVAILABLE = { state: 'unavailable', expiresInSeconds: null, lastError: null } as const;
+
 export function createAdmin({ runtime, metrics, state, tokenCache }: {
   runtime: () => AdminView;
   metrics: Metrics;
@@ -31,27 +33,29 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
   function readiness() {
     const { listening, shuttingDown } = state();
     const { upstreams, config } = runtime();
-    const tokensOk = !config.readiness.requireTokens
-      || upstreams.every((u) => u.tokens !== undefined && u.tokens.status().state === 'valid');
-    const ready = listening && !shuttingDown && tokensOk;
+    const { requireTokens } = config.readiness;
+    // Each token's state read once; no credentials: nothing can be fetched.
+    const states = upstreams.map(({ plan, tokens }) => ({ plan, token: tokens ? tokens.status() : UNAVAILABLE }));
+    const waiting = requireTokens ? states.filter((s) => s.token.state !== 'valid') : [];
+    const ready = listening && !shuttingDown && waiting.length === 0;
     return {
       status: ready ? 200 : 503,
       body: {
         status: shuttingDown ? 'shutting_down' : ready ? 'ready' : listening ? 'waiting_for_tokens' : 'starting',
         // SECURITY: names and reasons (unset variable, empty file, EACCES), never values.
-        ...(ready ? {} : { waitingFor: upstreams.filter((u) => config.readiness.requireTokens && u.tokens?.status().state !== 'valid').map(({ plan, tokens }) => ({
+        ...(ready ? {} : { waitingFor: waiting.map(({ plan, token }) => ({
           upstream: plan.name,
-          reason: tokens ? (tokens.status().lastError?.code ?? 'fetching') : `credentials missing: ${plan.missing.join(', ')}`,
+          reason: plan.credentials ? (token.lastError?.code ?? 'fetching') : `credentials missing: ${plan.missing.join(', ')}`,
         })) }),
-        requireTokens: config.readiness.requireTokens,
+        requireTokens,
         tokenCache: tokenCache(),
-        upstreams: Object.fromEntries(upstreams.map(({ plan, tokens }) => [plan.name, {
+        upstreams: Object.fromEntries(states.map(({ plan, token }) => [plan.name, {
           prefix: plan.prefix,
           target: plan.target.origin,
           auth: plan.provider.type,
           credentials: plan.credentials ? 'present' : 'missing',
           ...(plan.credentials ? {} : { missing: plan.missing }),
-          token: tokens ? tokens.status() : { state: 'unavailable', expiresInSeconds: null, lastError: null },
+          token,
         }])),
       },
     };

@@ -49,6 +49,7 @@ export function canDecode(codings: readonly string[]): boolean {
  * output larger than the limit. Undefined means "not an expired-token signal".
  */
 export function decodeBody(body: Buffer, contentEncoding: string | string[] | undefined, limit: number): Buffer | undefined {
+  if (contentEncoding === undefined) return body;
   const codings = contentCodings(contentEncoding);
   if (codings.length === 0) return body;
   if (!canDecode(codings)) return undefined;

@@ -78,7 +78,12 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     return answerSaysExpired(up.plan.expiredWhen, answer.statusCode, answer.headers, body, inspectBytes);
   }
 
-  function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext): void {
+  /**
+   * Sends the final answer. The replay copy goes first: no resend can follow, and its spool file
+   * is gone before the client can see the answer (nothing is recorded after it).
+   */
+  function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext, replay: ReplayBody | undefined): void {
+    replay?.release();
     ctx.status = answer.statusCode;
     // Answered before the client finished its body (an early 4xx): close after the answer
     // rather than read the rest of a body nobody will use.
@@ -99,12 +104,10 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
 
   return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {
     const { plan, tokens } = up;
-    if (!tokens) throw new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
+    const refused = refuseEarly(up, req, maxBodyBytes);
+    if (refused || !tokens) throw refused ?? new TokenRelayError('CREDENTIALS_MISSING');
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
-    if (cl !== undefined && Number(cl) > maxBodyBytes) {
-      throw new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });
-    }
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
     // A small body of known length is read whole and sent as one buffer (the same buffer is the
     // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs. It is read
@@ -125,10 +128,6 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // A streamed body that stalls ends the request: the upstream request is aborted through the
     // body, the replay copy released, and the client answered 408 if nothing was answered yet.
     const stopWatch = replay ? watchBody(req, clientBodyTimeoutMs, (err) => replay.fail(err)) : undefined;
-    const replyFinal = (answer: UpstreamAnswer) => {
-      replay?.release();
-      reply(res, answer, ctx);
-    };
     try {
       const token = tokens.current() ?? await tokens.get();
       const clientIp = req.socket.remoteAddress;
@@ -138,9 +137,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
       const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
-      // The answer is final once it is sent: the replay copy goes first, so the spool file is
-      // gone before the client can see the answer (and nothing is recorded after it).
-      if (!judge(up, first)) return replyFinal(first);
+      if (!judge(up, first)) return reply(res, first, ctx, replay);
 
       // Expired. The body must be whole before it can be resent.
       if (replay && !replay.replayable) {
@@ -149,7 +146,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
           logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowReason ?? 'body_incomplete' }, 'expired token, request not replayable');
-          return replyFinal(first);
+          return reply(res, first, ctx, replay);
         }
       }
       if (!first.peeked?.ended) first.dump();
@@ -164,7 +161,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
       metrics.retry(plan.name, judge(up, second) ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
-      return replyFinal(second);
+      return reply(res, second, ctx, replay);
     } catch (err) {
       // The body's own failure (too large, client gone) explains an upstream error better.
       throw replay?.error ?? err;
@@ -176,6 +173,20 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
 }
 
 const SMALL_BODY = 64 * 1024;
+
+/**
+ * What refuses a request before anything is read or sent: no credentials, or a declared body
+ * over `maxBodyBytes`. Also run before answering `Expect: 100-continue` (app.ts).
+ */
+export function refuseEarly(up: UpstreamRuntime, req: IncomingMessage, maxBodyBytes: number): TokenRelayError | undefined {
+  const { plan } = up;
+  if (!up.tokens) return new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && Number(cl) > maxBodyBytes) {
+    return new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });
+  }
+  return undefined;
+}
 
 /** Reads a small request body whole; rejects if the client goes away or stalls first. */
 function readSmall(req: IncomingMessage, stallMs: number): Promise<Buffer> {

@@ -28,7 +28,8 @@ function challengeError(header: string | string[] | undefined): string | undefin
 function readable(headers: Headers, limit: number): boolean {
   const ct = headers['content-type'];
   if (typeof ct !== 'string' || !JSON_TYPE.test(ct)) return false;
-  if (!canDecode(contentCodings(headers['content-encoding']))) return false;
+  const ce = headers['content-encoding'];
+  if (ce !== undefined && !canDecode(contentCodings(ce))) return false;
   const cl = headers['content-length'];
   return typeof cl !== 'string' || Number(cl) <= limit;
 }
@@ -74,7 +75,7 @@ function bodyCode(when: ExpiredWhen, body: Buffer, encoding: string | string[] |
 }
 
 /** True when the complete JSON body (in its content coding) carries one of the expired-token codes. */
-export function bodySaysExpired(when: ExpiredWhen, body: Buffer, encoding?: string | string[], limit = Infinity): boolean {
+function bodySaysExpired(when: ExpiredWhen, body: Buffer, encoding?: string | string[], limit = Infinity): boolean {
   if (when.bodyCodes.length === 0) return false;
   return codeMatches(bodyCode(when, body, encoding, limit, true), when.bodyCodes);
 }

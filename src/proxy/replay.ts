@@ -11,7 +11,6 @@ import { TokenRelayError } from '../util/errors.js';
 import { SpoolBudget, spoolFile } from './spool.js';
 
 export type { ReplayLimits };
-export { prepareSpoolDir, removeOwnSpoolFiles, SpoolBudget } from './spool.js';
 
 export class ReplayBody extends Writable {
   private chunks: Buffer[] = [];
@@ -28,7 +27,6 @@ export class ReplayBody extends Writable {
   private released = false;
   private failed: Error | undefined;
   private readonly waiters: Array<() => void> = [];
-  overflowed = false;
   /** Why the copy was dropped: over `maxBytes`, or the spool (all requests together) full. */
   overflowReason: 'body_over_replay_bound' | 'spool_full' | undefined;
 
@@ -90,7 +88,7 @@ export class ReplayBody extends Writable {
     };
     // After release (the request was answered early, or failed), the rest of the body is only
     // passed on: recording it would open a new spool file that nothing removes.
-    if (!this.overflowed && !this.released) {
+    if (this.overflowReason === undefined && !this.released) {
       if (this.size > this.limits.maxBytes) this.overflow('body_over_replay_bound');
       // Once spooling has begun, every later chunk goes to the file too: order is the body.
       else if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
@@ -119,7 +117,6 @@ export class ReplayBody extends Writable {
   }
 
   private overflow(reason: 'body_over_replay_bound' | 'spool_full'): void {
-    this.overflowed = true;
     this.overflowReason ??= reason;
     this.chunks = [];
     this.dropSpool();
@@ -132,7 +129,7 @@ export class ReplayBody extends Writable {
       this.settle();
       cb();
     };
-    if (this.spool && !this.overflowed && !this.released && !this.spool.destroyed) {
+    if (this.spool && this.overflowReason === undefined && !this.released && !this.spool.destroyed) {
       this.spool.end();
       this.spool.once('close', finish);
     } else finish();
@@ -160,7 +157,7 @@ export class ReplayBody extends Writable {
   }
 
   get replayable(): boolean {
-    return this.done && !this.failed && !this.overflowed && !this.released;
+    return this.done && !this.failed && this.overflowReason === undefined && !this.released;
   }
 
   /** A fresh stream of the recorded body, memory part then spool file, for the resend. */

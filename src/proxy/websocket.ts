@@ -13,6 +13,7 @@ import { checkTarget, isAllowed } from './guard.js';
 import { answerSaysExpired, peekLimit } from './inspect.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { tooManyHeaders } from './listener.js';
+import { requestIdFrom } from './respond.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RelayConfig } from '../config/types.js';
 import type { Route } from './router.js';
@@ -65,7 +66,9 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
     const { plan } = up;
     const rt = runtime();
     const clientIp = req.socket.remoteAddress;
-    const headers = upstreamRequestHeaders(req.headers, { clientIp, proto: 'http', host: req.headers.host, trusted: rt.trusted?.(clientIp) ?? false }, {
+    const headers = upstreamRequestHeaders(req.headers, {
+      clientIp, proto: 'http', host: req.headers.host, requestId: requestIdFrom(req.headers['x-request-id']), trusted: rt.trusted?.(clientIp) ?? false,
+    }, {
       name: plan.inject.header, value: plan.inject.prefix + token + plan.inject.suffix,
     }, rt.config.inbound?.header);
     headers.connection = 'Upgrade';

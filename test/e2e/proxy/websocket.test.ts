@@ -28,9 +28,11 @@ describe('WebSocket upgrades', () => {
 
   it('are proxied with the token injected on the upgrade request, and exchange messages', async () => {
     h = await startHarness({ kinds: ['akool'] });
-    const ws = await open(`${h.url.replace('http', 'ws')}/akool/ws/stream?x=1`, { Authorization: 'Bearer client-own' });
+    const ws = await open(`${h.url.replace('http', 'ws')}/akool/ws/stream?x=1`, { Authorization: 'Bearer client-own', 'X-Request-Id': 'ws-req-1' });
     const seen = h.vendors.akool.seen.at(-1)!;
     expect(seen.method).toBe('UPGRADE');
+    // The client's request id goes upstream on the upgrade, as on any request.
+    expect(seen.headers['x-request-id']).toBe('ws-req-1');
     expect(seen.url).toBe('/ws/stream?x=1');
     expect(seen.token).toBe(h.vendors.akool.issued[0]);
     for (const msg of ['hello', 'second message', 'x'.repeat(100_000)]) {
