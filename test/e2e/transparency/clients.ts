@@ -15,7 +15,14 @@ export interface Req {
   url: string;
   headers: Record<string, string>;
   body?: Buffer;
+  /** Send the body slowly: in four parts, 50 ms apart (curl: at a limited rate). */
+  slow?: boolean;
 }
+
+const PARTS = 4;
+const GAP_MS = 50;
+const parts = (b: Buffer) => Array.from({ length: PARTS }, (_, i) => b.subarray(Math.floor((i * b.length) / PARTS), Math.floor(((i + 1) * b.length) / PARTS)));
+const pause = () => new Promise((r) => setTimeout(r, GAP_MS));
 
 export interface Answer {
   status: number;
@@ -37,7 +44,19 @@ export const fetchClient: Client = {
   async run(reqs) {
     const out: Answer[] = [];
     for (const r of reqs) {
-      const res = await fetch(r.url, { method: r.method, headers: r.headers, redirect: 'manual', ...(r.body ? { body: new Uint8Array(r.body) } : {}) });
+      let body: BodyInit | undefined = r.body ? new Uint8Array(r.body) : undefined;
+      if (r.body && r.slow) {
+        const chunks = parts(r.body);
+        body = new ReadableStream({
+          async pull(c) {
+            const next = chunks.shift();
+            if (!next) return c.close();
+            await pause();
+            c.enqueue(new Uint8Array(next));
+          },
+        });
+      }
+      const res = await fetch(r.url, { method: r.method, headers: r.headers, redirect: 'manual', ...(body ? { body, duplex: 'half' } : {}) } as RequestInit);
       const headers: Array<[string, string]> = [];
       for (const [k, v] of res.headers) if (k !== 'set-cookie') headers.push([k, v]);
       for (const c of res.headers.getSetCookie()) headers.push(['set-cookie', c]);
@@ -54,7 +73,8 @@ export const nodeHttpClient: Client = {
     const out: Answer[] = [];
     for (const r of reqs) {
       out.push(await new Promise<Answer>((resolve, reject) => {
-        const q = httpRequest(r.url, { method: r.method, headers: { 'accept-encoding': 'gzip, deflate, br', ...r.headers }, agent: false }, (res) => {
+        const length = r.body ? { 'content-length': String(r.body.length) } : {};
+        const q = httpRequest(r.url, { method: r.method, headers: { 'accept-encoding': 'gzip, deflate, br', ...length, ...r.headers }, agent: false }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
@@ -66,7 +86,14 @@ export const nodeHttpClient: Client = {
           res.on('error', reject);
         });
         q.on('error', reject);
-        q.end(r.body);
+        if (!r.body || !r.slow) return void q.end(r.body);
+        void (async () => {
+          for (const c of parts(r.body!)) {
+            await pause();
+            q.write(c);
+          }
+          q.end();
+        })();
       }));
     }
     return out;
@@ -89,6 +116,8 @@ export const curlClient: Client = {
         if (r.body) {
           writeFileSync(join(dir, `${i}.in`), r.body);
           args.push('--data-binary', `@${join(dir, `${i}.in`)}`);
+          // About the same pace as the other clients' four parts, 50 ms apart.
+          if (r.slow) args.push('--limit-rate', String(Math.max(1024, Math.ceil((r.body.length * 1000) / (PARTS * GAP_MS)))));
         }
         args.push(r.url);
         const status = await new Promise<number>((resolve, reject) => {
@@ -120,7 +149,7 @@ export const curlClient: Client = {
 export const pythonRequestsClient: Client = {
   name: 'python requests',
   run(reqs) {
-    const input = JSON.stringify(reqs.map((r) => ({ ...r, body: r.body ? r.body.toString('base64') : null })));
+    const input = JSON.stringify(reqs.map((r) => ({ ...r, body: r.body ? r.body.toString('base64') : null, slow: r.slow ?? false })));
     return new Promise((resolve, reject) => {
       // Debian's python3 is where python3-requests installs (.ci/run installs it).
       const p = spawn('/usr/bin/python3', [join(import.meta.dirname, 'requests_client.py')], { stdio: ['pipe', 'pipe', 'pipe'] });

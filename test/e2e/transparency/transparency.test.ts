@@ -8,6 +8,8 @@
  * - `x-request-id`: added by tokenrelay to every answer (checked present);
  * - `date`: the time of each answer, so only its presence is compared;
  * - the injected token: sent upstream, never returned (the direct call carries it itself);
+ * - nothing else: an early answer before a large body is read, and a client that sends its
+ *   body slowly, come back the same (the last rows);
  * - a 401 from Akool: an expired-token signal by that vendor's rules, so it is refreshed and
  *   resent (test/e2e/tokens/refresh-retry.test.ts); the table sends its 401 row to the oauth2 upstream,
  *   where a Bearer challenge naming `invalid_request` is not one.
@@ -18,7 +20,7 @@ import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js'
 import { startRelay } from '../../support/helpers.js';
 import { CLIENTS, type Answer, type Req } from './clients.js';
 
-interface Row { name: string; method?: string; path: string; headers?: Record<string, string>; body?: Buffer; only?: 'oauth2' }
+interface Row { name: string; method?: string; path: string; headers?: Record<string, string>; body?: Buffer; slow?: boolean; only?: 'oauth2' }
 
 const JSON_BODY = Buffer.from(JSON.stringify({ prompt: 'a cat', n: 1 }));
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
@@ -34,6 +36,10 @@ const ROWS: Row[] = [
   { name: 'status 206 (Range)', path: '/__t/range', headers: { range: 'bytes=10-19' } },
   { name: 'status 304 (If-None-Match)', path: '/__t/etag', headers: { 'if-none-match': '"v1-etag"' } },
   ...BODIES.map((b): Row => ({ name: `body ${b}`, path: `/__t/body/${b}` })),
+  // Request bodies the way real clients and vendors meet them.
+  { name: 'early 413 before a 4 MiB body is read', method: 'POST', path: '/__t/early', body: Buffer.alloc(4 * 1024 * 1024, 1), headers: { 'content-type': 'application/octet-stream' } },
+  { name: 'slow client, 8 KiB body', method: 'POST', path: '/__t/echo', body: Buffer.alloc(8 * 1024, 2), slow: true, headers: { 'content-type': 'application/octet-stream' } },
+  { name: 'slow client, 256 KiB body', method: 'POST', path: '/__t/echo', body: Buffer.alloc(256 * 1024, 3), slow: true, headers: { 'content-type': 'application/octet-stream' } },
 ];
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
@@ -82,7 +88,7 @@ describe('transparency: through tokenrelay equals direct', () => {
         const req = (r: Row, base: string, auth: boolean): Req => ({
           method: r.method ?? 'GET', url: `${base}${r.path}`,
           headers: { ...r.headers, ...(auth ? { authorization: `Bearer ${u.token()}` } : {}) },
-          ...(r.body ? { body: r.body } : {}),
+          ...(r.body ? { body: r.body } : {}), ...(r.slow ? { slow: true } : {}),
         });
         const direct = await client.run(rows.map((r) => req(r, u.direct(), true)));
         const through = await client.run(rows.map((r) => req(r, `${relay.url}${u.prefix}`, false)));
@@ -101,6 +107,6 @@ describe('transparency: through tokenrelay equals direct', () => {
   }
 
   it('the table covers every method, status and body shape it names', () => {
-    expect(ROWS.map((r) => r.name)).toEqual(expect.arrayContaining([...METHODS, ...STATUSES.map((s) => `status ${s}`), 'status 206 (Range)', 'status 304 (If-None-Match)', ...BODIES.map((b) => `body ${b}`)]));
+    expect(ROWS.map((r) => r.name)).toEqual(expect.arrayContaining([...METHODS, ...STATUSES.map((s) => `status ${s}`), 'status 206 (Range)', 'status 304 (If-None-Match)', ...BODIES.map((b) => `body ${b}`), 'early 413 before a 4 MiB body is read', 'slow client, 256 KiB body']));
   });
 });

@@ -105,6 +105,18 @@ export function scenario(req: IncomingMessage, res: ServerResponse, inspectBytes
     return json(status, status === 204 ? undefined : body, REASON_HEADERS[status] ?? {});
   }
   if (kind === 'method') return json(200, { code: 1000, data: { method: req.method } });
+  // An early answer: 413 before the body is read (Node then reads and drops the rest, as nginx does).
+  if (kind === 'early') return json(413, { code: 413, msg: 'Request Entity Too Large' });
+  // The body read whole first: its size and digest come back (a slow client must arrive intact).
+  if (kind === 'echo') {
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      h.update(c);
+      n += c.length;
+    });
+    return void req.on('end', () => json(200, { code: 1000, data: { bytes: n, sha256: h.digest('hex') } }));
+  }
   if (kind === 'etag') {
     const etag = '"v1-etag"';
     if (req.headers['if-none-match'] === etag) {

@@ -89,6 +89,8 @@ export async function startFakeOAuth2(): Promise<FakeOAuth2> {
   }
 
   const server = createServer((req, res) => {
+    // Scenarios that read the body themselves, or answer before it is read.
+    if (req.url === '/__t/early' || req.url === '/__t/echo') return api(req, res);
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => (req.method === 'POST' && req.url === '/oauth/token' ? token(req, res, body) : api(req, res)));

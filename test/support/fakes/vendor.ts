@@ -237,6 +237,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
       await read();
       return opts.expiredAsHttp401 ? sendJson(res, 401, t.expired) : sendJson(res, 200, t.expired);
     }
+    if (u.pathname === '/__t/early' || u.pathname === '/__t/echo') return scenario(req, res);
     if (u.pathname.startsWith('/__t/')) return void (await read(), scenario(req, res));
     if (u.pathname === '/__sse') return sse(res, Number(u.searchParams.get('events') ?? 3), Number(u.searchParams.get('interval') ?? 100));
     if (u.pathname === '/__download') return download(res, Number(u.searchParams.get('bytes') ?? 1024));
