@@ -8,11 +8,11 @@
  * - `x-request-id`: added by tokenrelay to every answer (checked present);
  * - `date`: the time of each answer, so only its presence is compared;
  * - the injected token: sent upstream, never returned (the direct call carries it itself);
- * - nothing else: an early answer before a large body is read, and a client that sends its
- *   body slowly, come back the same (the last rows);
  * - a 401 from Akool: an expired-token signal by that vendor's rules, so it is refreshed and
  *   resent (test/e2e/tokens/refresh-retry.test.ts); the table sends its 401 row to the oauth2 upstream,
  *   where a Bearer challenge naming `invalid_request` is not one.
+ * Nothing else: an early answer before a large body is read, and a client that sends its body
+ * slowly, come back the same too (the last rows).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOAuth2, type FakeOAuth2 } from '../../support/fakes/oauth2.js';
