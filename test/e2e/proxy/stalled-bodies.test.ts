@@ -4,39 +4,13 @@
  * only once nothing can refuse its request. Raw sockets, loopback, bounded in time.
  */
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../support/helpers.js';
-import { codeOf as code, raw, statusOf as status } from '../../support/raw.js';
+import { codeOf as code, raw, rawClient as client, statusOf as status } from '../../support/raw.js';
 
-
-/** A raw client: write, read everything, wait for a pattern or the close. */
-function client(url: string) {
-  const { port } = new URL(url);
-  const s: Socket = connect(Number(port), '127.0.0.1');
-  let got = '';
-  let closed = false;
-  s.on('data', (d) => (got += d));
-  s.on('close', () => (closed = true));
-  s.on('error', () => {});
-  return {
-    socket: s,
-    write: (t: string | Buffer) => s.write(t),
-    get text() {
-      return got;
-    },
-    get closed() {
-      return closed;
-    },
-    async until(test: () => boolean, ms: number): Promise<boolean> {
-      const end = Date.now() + ms;
-      while (!test() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      return test();
-    },
-  };
-}
 
 describe('stalled request bodies (limits.clientBodyTimeout)', () => {
   let h: Harness | undefined;
