@@ -1,47 +1,59 @@
 /**
- * `npm run bench:pair -- A B`: two servers loaded at the same time, for A/B work on the hot path.
+ * `npm run bench:pair -- A B [WORKLOAD]`: two servers side by side on one workload, for A/B work.
  * Each of A and B is `tokenrelay` (this checkout's dist/), a path to another build's dist/cli.js
  * (say, a `git worktree` of main), `undici` or `http-proxy` (the benchmark's pass-throughs).
- * Both sit on core 0 with the upstream and share it, so their requests/s split by what a
- * request costs each, under the very same conditions: on a VM whose speed drifts ±25 % from
- * one round to the next, this resolves differences of ~1 % where sequential rounds cannot.
+ * WORKLOAD (or PAIR_WORKLOAD) is any of `npm run bench`'s: get (default), post-1k, post-64k,
+ * post-1m, post-8m (multipart), connections-1000, upload, download (300 MB streams).
+ * Loads run A and B *at the same time*, both on core 0 with the upstream: their requests/s
+ * split by what a request costs each, under the very same conditions (on a VM whose speed
+ * drifts ±25 % from one round to the next, this resolves differences of ~1 %). Streams run one
+ * at a time, A B then B A, and the ratio is taken within each round.
  * Also printed: each process's own CPU time per request (user + system, from /proc).
- * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (25 each), PAIR_BODY (bytes: POST a body
- * of this size instead of a GET), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay
- * builds, as in `npm run bench`).
+ * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
+ * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds).
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, pinned, rss, runScript, startNode, tokenrelayNodeFlags, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, tokenrelayConfig, tokenrelayNodeFlags, type Server } from './servers.js';
+import { POSTS, stream } from './workloads.js';
 
-const [a = 'tokenrelay', b = 'undici'] = process.argv.slice(2);
+const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
+const workload = named ?? process.env.PAIR_WORKLOAD ?? 'get';
 const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
 const seconds = Number(process.env.PAIR_SECONDS ?? 6);
-const connections = Number(process.env.PAIR_CONNECTIONS ?? 25);
-const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
-const body = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'a') : undefined;
 if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
+
+interface Shape { connections: number; body?: Buffer; headers?: Record<string, string>; path: string }
+const byLabel = (label: string) => POSTS.find((p) => p.label === label)!;
+const post = (label: string): Shape => ({ ...byLabel(label), path: '/upload' });
+const SHAPES: Record<string, () => Shape> = {
+  get: () => ({ connections: 25, path: '/api/open/v3/voice/list' }),
+  'post-1k': () => post('1 KiB'),
+  'post-64k': () => post('64 KiB'),
+  'post-1m': () => post('1 MiB'),
+  'post-8m': () => post('8 MiB multipart'),
+  'connections-1000': () => ({ connections: 1000, path: '/api/open/v3/voice/list' }),
+};
 
 async function start(spec: string, target: string, upstreamPort: number): Promise<Server> {
   if (spec === 'undici' || spec === 'http-proxy') return startNode(spec, ['bench/roles.mjs', spec, target], /READY (\d+)/);
   const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
   const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');
-  writeFileSync(file, `listen: { port: 0 }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`);
+  writeFileSync(file, tokenrelayConfig(upstreamPort));
   return startNode(spec, [...tokenrelayNodeFlags, cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
-const total = async (s: Server, duration: number) => (await autocannon({
-  url: `http://127.0.0.1:${s.port}${s.prefix}/api/open/v3/voice/list`, connections, duration,
-  ...(body ? { method: 'POST' as const, body } : {}),
-})).requests.total;
-
-async function main() {
-  const upstream = await startNode('upstream', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
-  const target = `http://127.0.0.1:${upstream.port}`;
-  const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
+async function loads(sa: Server, sb: Server, shape: Shape) {
+  const connections = Number(process.env.PAIR_CONNECTIONS ?? shape.connections);
+  const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
+  const body = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'a') : shape.body;
+  const total = async (s: Server, duration: number) => (await autocannon({
+    url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
+    ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers ? { headers: shape.headers } : {}),
+  })).requests.total;
   await Promise.all([total(sa, 2), total(sb, 2)]); // warm-up
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
@@ -56,8 +68,35 @@ async function main() {
     cpuRatios.push(ua / ub);
     process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s ${ua.toFixed(1)} µs CPU/req, B ${Math.round(nb / seconds)} req/s ${ub.toFixed(1)} µs CPU/req, A/B ${(na / nb).toFixed(3)} req/s, ${(ua / ub).toFixed(3)} CPU/req\n`);
   }
+  return `A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} req/s, ${cpuRatios.map((x) => x.toFixed(3)).join(' ')} CPU/req`;
+}
+
+async function streams(sa: Server, sb: Server, kind: 'upload' | 'download') {
+  await stream(sa, kind, 20e6);
+  await stream(sb, kind, 20e6); // warm-up
+  const ratios: number[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const order = r % 2 ? [sa, sb] : [sb, sa];
+    const got = new Map<Server, { mbps: number; growth: number; cpuMsPerMB: number }>();
+    for (const s of order) got.set(s, await stream(s, kind));
+    const [x, y] = [got.get(sa)!, got.get(sb)!];
+    ratios.push(x.mbps / y.mbps);
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+    process.stdout.write(`round ${r}: A ${x.mbps.toFixed(0)} MB/s ${x.cpuMsPerMB.toFixed(2)} ms CPU/MB (+${mib(x.growth)} MiB), B ${y.mbps.toFixed(0)} MB/s ${y.cpuMsPerMB.toFixed(2)} ms CPU/MB (+${mib(y.growth)} MiB), A/B ${(x.mbps / y.mbps).toFixed(3)}\n`);
+  }
+  return `A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} MB/s`;
+}
+
+async function main() {
+  if (workload !== 'upload' && workload !== 'download' && !SHAPES[workload]) {
+    throw new Error(`unknown workload ${workload}: one of ${[...Object.keys(SHAPES), 'upload', 'download'].join(', ')}`);
+  }
+  const upstream = await startNode('upstream', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
+  const target = `http://127.0.0.1:${upstream.port}`;
+  const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
+  const summary = workload === 'upload' || workload === 'download' ? await streams(sa, sb, workload) : await loads(sa, sb, SHAPES[workload]!());
   const mb = (s: Server) => (rss(s.proc.pid!).peak / 1e6).toFixed(0);
-  process.stdout.write(`A = ${a}, B = ${b}: A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} req/s, ${cpuRatios.map((x) => x.toFixed(3)).join(' ')} CPU/req; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
+  process.stdout.write(`${workload}: A = ${a}, B = ${b}: ${summary}; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
 }
 
 runScript(main);

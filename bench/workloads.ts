@@ -6,7 +6,7 @@
 import autocannon from 'autocannon';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { cpuSeconds, rss, type Server } from './servers.js';
+import { cpuSeconds, resetPeak, rss, type Server } from './servers.js';
 
 const MB = 1e6;
 
@@ -83,7 +83,10 @@ export async function burst(tr: Server, upstreamPort: number, n = 1000) {
 }
 
 export async function stream(s: Server, kind: 'download' | 'upload', bytes = 300 * MB) {
+  // The peak an earlier workload left would read as this one's growth.
+  resetPeak(s.proc.pid!);
   const before = rss(s.proc.pid!).rss;
+  const cpu0 = cpuSeconds(s.proc.pid!);
   const t0 = performance.now();
   if (kind === 'download') {
     const r = await request(`http://127.0.0.1:${s.port}${s.prefix}/download?bytes=${bytes}`);
@@ -97,7 +100,8 @@ export async function stream(s: Server, kind: 'download' | 'upload', bytes = 300
     if (r.statusCode !== 200 || j.bytes !== sent) throw new Error(`${s.name}: upload answered ${r.statusCode} ${JSON.stringify(j)}`);
   }
   const secs = (performance.now() - t0) / 1000;
-  return { mbps: bytes / MB / secs, growth: rss(s.proc.pid!).peak - before };
+  // The server's own CPU time per MB: on a shared core, throughput also pays for its neighbours.
+  return { mbps: bytes / MB / secs, growth: rss(s.proc.pid!).peak - before, cpuMsPerMB: ((cpuSeconds(s.proc.pid!) - cpu0) * 1000) / (bytes / MB) };
 }
 
 /**

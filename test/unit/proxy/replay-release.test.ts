@@ -23,7 +23,7 @@ describe('replay copy after release', () => {
     // The client keeps sending, and finishes its body.
     for (let i = 0; i < 8; i++) source.write(Buffer.alloc(128 * 1024, 2));
     source.end();
-    await new Promise((r) => replay.once('finish', r));
+    await replay.complete();
     await tick();
     expect(readdirSync(spoolDir)).toEqual([]);
     expect(replay.replayable).toBe(false);
