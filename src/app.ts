@@ -21,6 +21,10 @@ import type { SharedTokenCache } from './tokens/shared-cache.js';
 import { memoryStore, systemClock, type Clock, type TokenStore } from './tokens/token-store.js';
 import { keepTokens, type TokenKeeper } from './tokens/token-keeper.js';
 import { createUpgradeHandler } from './proxy/websocket.js';
+import { memoryCounters, type CountersHandle } from './limits/fleet.js';
+import { Cooldowns } from './limits/pacing.js';
+import type { Admission, Admitted } from './limits/policy.js';
+import { rateLimitHeaders, refusalError, tenantAccount } from './proxy/tenancy.js';
 
 export interface TokenRelayOptions {
   config: RelayConfig;
@@ -30,6 +34,8 @@ export interface TokenRelayOptions {
   store?: TokenStore;
   /** A token cache shared with other processes; default: built from `config.tokenCache`. */
   shared?: SharedTokenCache;
+  /** Where tenant and upstream limits are counted (createCounters(): the fleet's Redis); default: this process. */
+  counters?: CountersHandle;
 }
 
 export interface TokenRelay {
@@ -76,7 +82,9 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     lastSharedWarn = Date.now();
     logger.warn({ event: 'token_cache_fallback', reason: err.message }, 'shared token cache unusable: using this process\'s own token');
   };
-  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes) };
+  const counters = options.counters ?? memoryCounters(() => clock.now());
+  const cooldowns = new Cooldowns(() => clock.now());
+  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes), counters: () => counters, cooldowns };
   const accessLog = createAccessLog(logger);
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();
@@ -84,24 +92,29 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   metrics.watchInflight(() => rt.upstreams.map((u) => ({ upstream: u.plan.name, active: u.limiter.active })));
   let listening = false;
   let shuttingDown = false;
-  const admin = createAdmin({ runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }), tokenCache: () => shared?.status() ?? { type: 'memory', state: 'up' } });
+  const admin = createAdmin({
+    runtime: () => rt, metrics, state: () => ({ listening, shuttingDown }), tokenCache: () => shared?.status() ?? { type: 'memory', state: 'up' },
+    quota: (spec) => counters.quota(spec), limits: () => counters.status(),
+  });
 
   /**
    * `expectContinue`: the client sent `Expect: 100-continue` and waits for a 100 before its
    * body. It gets one only once every check that could refuse the request has passed.
    */
   function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
-    const { route, forward, inboundCheck, config } = rt; // one runtime for the whole request
+    const { route, forward, inboundCheck, config, tenants } = rt; // one runtime for the whole request
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (shuttingDown) res.shouldKeepAlive = false;
     const bad = checkTarget(req) ?? checkMethod(req.method) ?? tooManyHeaders(req, config.limits.maxHeaderCount);
     if (bad) return sendError(res, bad);
-    const denied = inboundCheck?.(req);
+    const caller = inboundCheck?.(req);
+    const denied = caller instanceof TokenRelayError ? caller : undefined;
     // Admin endpoints on the app port: with inbound keys on, details only for a valid key.
     if (!config.admin && admin(path, req.method ?? 'GET', res, !denied)) return;
     if (denied) return sendError(res, denied);
+    const tenant = typeof caller === 'string' ? tenants.get(caller) : undefined;
 
     // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
     const given = req.headers['x-request-id'];
@@ -112,22 +125,23 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`), reqId);
     const up = matched.upstream;
     const name = up.plan.name;
-    if (!isAllowed(up.plan, req.method ?? 'GET', matched.rest)) {
+    const method = req.method ?? 'GET';
+    if (!isAllowed(up.plan, method, matched.rest)) {
       return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
     }
-    if (expectContinue) {
-      const refused = refuseEarly(up, req, config.limits.maxBodyBytes);
-      if (refused) return sendError(res, refused, reqId);
-      res.writeContinue();
-    }
+    const account = tenant ? tenantAccount(tenant, up, method, matched.rest) : undefined;
+    if (account instanceof TokenRelayError) return sendError(res, account, reqId);
     const started = performance.now();
     // One object per request: the forwarder's context and, once the answer is done, the
     // access-log entry (all fields set here, so its shape never changes).
     const ctx: RequestContext & AccessEntry = {
       retried: false, reqId, status: 0,
-      upstream: name, method: req.method, path, durationMs: 0, code: undefined,
+      upstream: name, method: req.method, path, durationMs: 0, code: undefined, tenant: tenant?.plan.name, account,
     };
+    let admitted: Admitted | undefined;
+    let limited = false;
     res.on('close', () => {
+      admitted?.release();
       const status = res.writableFinished ? (ctx.status || res.statusCode) : 499;
       const seconds = (performance.now() - started) / 1000;
       metrics.request(name, status, seconds);
@@ -135,8 +149,12 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       ctx.durationMs = Math.round(seconds * 1e4) / 10;
       // SECURITY: the path without its query (queries can carry keys); no header values.
       accessLog(ctx);
+      if (ctx.tenant) {
+        metrics.tenants.request(ctx.tenant, name, status, limited);
+        metrics.tenants.bytes(ctx.tenant, name, ctx.bytesIn ?? 0, ctx.answer?.bytes ?? 0);
+      }
     });
-    forward(req, res, up, matched.rest, ctx).catch((err: unknown) => {
+    const fail = (err: unknown): void => {
       if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
       const coded = upstreamError(err, name);
       ctx.code = coded.code;
@@ -146,12 +164,42 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
         return;
       }
       if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ reqId, upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
+      if (coded.code === 'UPSTREAM_RATE_LIMITED' && ctx.tenant) {
+        limited = true;
+        metrics.tenants.limited(ctx.tenant, name, 'upstream_pause');
+      }
       ctx.status = coded.status;
       // The client may still be sending a body we will not read: don't reuse the connection.
       if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
-      if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
+      if (coded.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(coded.retryAfterMs / 1000))));
+      else if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
       sendError(res, coded, reqId);
-    });
+    };
+    const go = (): void => {
+      if (expectContinue) {
+        const refused = refuseEarly(up, req, config.limits.maxBodyBytes, account ? account.tokens : up.tokens);
+        if (refused) return fail(refused);
+        res.writeContinue();
+      }
+      forward(req, res, up, matched.rest, ctx).catch(fail);
+    };
+    const spec = tenant?.spec;
+    if (!spec) return go();
+    // The tenant's limits, before any token is fetched or any byte is sent upstream.
+    const settle = (a: Admission): void => {
+      if (a.ok) {
+        if (res.destroyed) return a.release(); // the client left while it was checked
+        admitted = a;
+        return go();
+      }
+      limited = true;
+      metrics.tenants.limited(spec.name, name, a.reason);
+      for (const [k, v] of Object.entries(rateLimitHeaders(spec, a, counters.quota(spec)))) res.setHeader(k, v);
+      fail(refusalError(a, spec.name, name));
+    };
+    const a = counters.admit(spec);
+    if (a instanceof Promise) a.then(settle, fail);
+    else settle(a);
   }
 
   const server = createListener(initial, (req, res) => handle(req, res), { logger, onDrop: () => metrics.connectionRefused() });
@@ -164,7 +212,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
     })
     : undefined;
   const upgraded = new Set<Duplex>();
-  const onUpgrade = createUpgradeHandler({ runtime: () => rt, logger, sockets: upgraded });
+  const onUpgrade = createUpgradeHandler({ runtime: () => rt, logger, sockets: upgraded, counters: () => counters });
   server.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
   // CONNECT would make tokenrelay a tunnel to anywhere: refused.
   server.on('connect', (_req, socket) => {
@@ -177,6 +225,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   function keepTokensIf(on: boolean): void {
     if (on && !keeper) keeper = keepTokens(function* () {
       for (const u of rt.upstreams) if (u.tokens) yield u.tokens;
+      for (const t of rt.tenants.values()) for (const p of t.own.values()) if (p) yield p;
     });
     else if (!on && keeper) {
       keeper.stop();
@@ -253,6 +302,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       // of this process's spool goes now, before it exits.
       removeOwnSpoolFiles(rt.config.replay.spoolDir);
       store.close();
+      counters.close();
       await shared?.close();
     },
   };

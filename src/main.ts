@@ -13,6 +13,7 @@ import { createLogger, flushLogs } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { createReloader } from './ops/reload.js';
 import { createSharedCache } from './tokens/shared-cache-factory.js';
+import { createCounters } from './limits/factory.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -92,7 +93,8 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: process.env.LOG_LEVEL || config.logLevel || 'info' });
   const metrics = createMetrics();
   const shared = await createSharedCache(config, { logger, metrics });
-  const relay = createTokenRelay({ config, logger, metrics, ...(shared ? { shared } : {}) });
+  const counters = await createCounters(config, { logger });
+  const relay = createTokenRelay({ config, logger, metrics, counters, ...(shared ? { shared } : {}) });
   try {
     await relay.listen();
   } catch (err) {

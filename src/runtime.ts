@@ -15,8 +15,12 @@ import type { SharedTokenCache } from './tokens/shared-cache.js';
 import type { Clock, TokenStore } from './tokens/token-store.js';
 import { createTrust } from './util/trust.js';
 import { createUpstream } from './upstreams.js';
+import { buildTenants, type LiveTenant } from './tenants.js';
+import type { Counters } from './limits/policy.js';
+import type { Cooldowns } from './limits/pacing.js';
+import type { Dispatcher } from './util/undici.js';
 
-export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; close(): Promise<void> };
+export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; tokenDispatcher: Dispatcher; close(): Promise<void> };
 
 export interface Runtime {
   config: RelayConfig;
@@ -26,6 +30,7 @@ export interface Runtime {
   inboundCheck: ReturnType<typeof createInboundCheck>;
   /** Peers whose forwarding headers are kept (trustForwardedFrom). */
   trusted: ReturnType<typeof createTrust>;
+  tenants: Map<string, LiveTenant>;
 }
 
 export interface RuntimeDeps {
@@ -37,6 +42,10 @@ export interface RuntimeDeps {
   onSharedError?: (err: Error) => void;
   /** The spool budget of the process, kept across reloads (its bound follows the config). */
   spool?: SpoolBudget;
+  /** Where limits are counted (this process, or the fleet's Redis); outlives a reload. */
+  counters: () => Counters;
+  /** Vendors' pauses (429 Retry-After) per credential; outlives a reload. */
+  cooldowns: Cooldowns;
 }
 
 const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
@@ -47,7 +56,7 @@ function fingerprint(plan: UpstreamPlan, limits: RelayConfig['limits']): string 
 }
 
 export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: Runtime): Runtime {
-  const { logger, metrics, store, clock, shared, onSharedError } = deps;
+  const { logger, metrics, store, clock, shared, onSharedError, counters, cooldowns } = deps;
   const reused = new Map(previous?.upstreams.map((u) => [u.plan.name, u]));
   const upstreams = config.upstreams.map((plan): LiveUpstream => {
     const fp = fingerprint(plan, config.limits);
@@ -56,13 +65,13 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     if (old && old.fingerprint === fp) return old;
     // SECURITY: credentials changed: the token obtained with the old ones must not serve on.
     if (old && old.credentialsDigest !== credentialsDigest) store.del(plan.name);
-    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, ...(onSharedError ? { onSharedError } : {}) });
+    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, counters, ...(onSharedError ? { onSharedError } : {}) });
     return Object.assign(up, { prefix: plan.prefix, fingerprint: fp, credentialsDigest });
   });
   const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
   spool.max = config.replay.maxSpoolBytes;
   const forward = createForwarder({
-    logger, metrics, replay: config.replay, spool, trusted: createTrust(config.trustForwardedFrom), clientBodyTimeoutMs: config.limits.clientBodyTimeout, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    logger, metrics, replay: config.replay, spool, cooldowns, trusted: createTrust(config.trustForwardedFrom), clientBodyTimeoutMs: config.limits.clientBodyTimeout, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
     ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   try {
@@ -73,7 +82,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
   }
   if (config.inbound) {
     if (config.inbound.missing.length) logger.warn({ missing: config.inbound.missing }, 'some inbound keys are not set');
-    if (!config.inbound.keys.length) logger.error({ event: 'inbound_no_keys' }, 'inbound authentication is on but no key is set: every proxied request is refused');
+    if (!config.inbound.keys.length && !config.tenants.some((t) => t.keys.length)) logger.error({ event: 'inbound_no_keys' }, 'inbound authentication is on but no key is set: every proxied request is refused');
   }
   for (const u of upstreams) {
     if (reused.get(u.plan.name) === u) continue;
@@ -84,7 +93,9 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);
   }
   const trusted = createTrust(config.trustForwardedFrom);
-  return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound), trusted };
+  const tenants = buildTenants(config, upstreams, { logger, metrics, store, clock, shared, ...(onSharedError ? { onSharedError } : {}) }, previous?.tenants);
+  if (tenants.size) logger.info({ event: 'tenants', tenants: [...tenants.keys()] }, 'tenants configured');
+  return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound, config.tenants), trusted, tenants };
 }
 
 /** Upstreams of `old` that `next` no longer uses. */

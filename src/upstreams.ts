@@ -9,7 +9,9 @@ import type { Metrics } from './telemetry/metrics.js';
 import { parseTokenAnswer } from './tokens/token-answer.js';
 import { fetchTokenAnswer } from './tokens/token-client.js';
 import { StaticToken } from './tokens/static-token.js';
-import { TokenSource, type FetchEvent } from './tokens/token-cache.js';
+import { TokenSource, type FetchEvent, type TokenProvider } from './tokens/token-cache.js';
+import { createPacer } from './limits/pacing.js';
+import type { Counters } from './limits/policy.js';
 import type { Clock, TokenStore } from './tokens/token-store.js';
 
 export interface UpstreamDeps {
@@ -20,9 +22,55 @@ export interface UpstreamDeps {
   limits: { maxConcurrentPerUpstream: number; maxQueuePerUpstream: number };
   shared?: SharedTokenCache | undefined;
   onSharedError?: (err: Error) => void;
+  /** Where rate limits are counted (read per call: the fleet's Redis or this process). */
+  counters: () => Counters;
 }
 
-export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError }: UpstreamDeps): UpstreamRuntime & { close(): Promise<void> } {
+export type TokenDeps = Pick<UpstreamDeps, 'logger' | 'metrics' | 'store' | 'clock' | 'shared' | 'onSharedError'> & { tokenDispatcher: Dispatcher };
+
+/** A tenant's own token's key in this process's store (apart from the upstream's). */
+export const tenantTokenKey = (upstream: string, tenant: string) => `${upstream}\u0000tenant:${tenant}`;
+
+/**
+ * The token provider for one vendor account of an upstream: the upstream's own, or a tenant's
+ * (`tenant`: its own cache entry, its own single flight, its own scope in the fleet's cache,
+ * so its token is never served to anyone else).
+ */
+export function createTokens(plan: UpstreamPlan, creds: Readonly<Record<string, string>>, deps: TokenDeps, tenant?: string): TokenProvider {
+  const { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher } = deps;
+  const onFetch = (e: FetchEvent) => {
+    if (tenant) metrics.tenants.tokenFetch(tenant, e.upstream, e.outcome);
+    else metrics.tokenFetch(e);
+    const base = { upstream: e.upstream, ...(tenant ? { tenant } : {}), event: 'token_fetch', reason: e.reason, outcome: e.outcome, durationMs: e.durationMs };
+    if (e.outcome === 'success') {
+      logger.info({ ...base, lifetimeSeconds: Math.round((e.lifetimeMs ?? 0) / 1000), lifetimeSource: e.lifetimeSource }, 'token fetched');
+    } else {
+      logger.warn({ ...base, code: e.error?.code, reason_detail: e.error?.message }, 'token fetch failed');
+    }
+  };
+  if (plan.provider.static || !plan.tokenUrl) return new StaticToken(plan.name, creds.value ?? '');
+  // A tenant's entry in this process's store and its scope in the fleet's: apart from the upstream's.
+  const key = tenant ? tenantTokenKey(plan.name, tenant) : plan.name;
+  return new TokenSource({
+    upstream: plan.name,
+    ...(tenant ? { tenant, key } : {}),
+    store,
+    clock,
+    onFetch,
+    ...(shared ? { shared, scope: shared.scopeOf(tenant ? `${plan.name}/tenant/${tenant}` : plan.name, creds), ...(onSharedError ? { onSharedError } : {}) } : {}),
+    timeoutMs: plan.tokenTimeoutMs,
+    fetch: async (timeoutMs) => {
+      const answer = await fetchTokenAnswer(plan.tokenUrl!, plan.provider.request, creds, {
+        dispatcher: tokenDispatcher, timeoutMs,
+      });
+      return parseTokenAnswer(answer, plan.provider.response, {
+        defaultLifetimeMs: plan.provider.defaultLifetimeMs, nowMs: clock.now(), secrets: Object.values(creds),
+      });
+    },
+  });
+}
+
+export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError, counters }: UpstreamDeps): UpstreamRuntime & { tokenDispatcher: Dispatcher; close(): Promise<void> } {
   const connect = connector(plan.ca ? { ca: plan.ca } : {});
   // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
   const pool = new Pool(plan.target.origin, {
@@ -34,36 +82,17 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
   const tokenDispatcher: Dispatcher = new Agent({ connect, connections: 4 });
   const limiter = createLimiter({ max: limits.maxConcurrentPerUpstream, queue: limits.maxQueuePerUpstream, upstream: plan.name });
   const creds = plan.credentials;
-  const onFetch = (e: FetchEvent) => {
-    metrics.tokenFetch(e);
-    const base = { upstream: e.upstream, event: 'token_fetch', reason: e.reason, outcome: e.outcome, durationMs: e.durationMs };
-    if (e.outcome === 'success') {
-      logger.info({ ...base, lifetimeSeconds: Math.round((e.lifetimeMs ?? 0) / 1000), lifetimeSource: e.lifetimeSource }, 'token fetched');
-    } else {
-      logger.warn({ ...base, code: e.error?.code, reason_detail: e.error?.message }, 'token fetch failed');
-    }
-  };
-  const tokens = !creds ? undefined : plan.provider.static || !plan.tokenUrl ? new StaticToken(plan.name, creds.value ?? '') : new TokenSource({
-        upstream: plan.name,
-        store,
-        clock,
-        onFetch,
-        ...(shared ? { shared, scope: shared.scopeOf(plan.name, creds), ...(onSharedError ? { onSharedError } : {}) } : {}),
-        timeoutMs: plan.tokenTimeoutMs,
-        fetch: async (timeoutMs) => {
-          const answer = await fetchTokenAnswer(plan.tokenUrl!, plan.provider.request, creds, {
-            dispatcher: tokenDispatcher, timeoutMs,
-          });
-          return parseTokenAnswer(answer, plan.provider.response, {
-            defaultLifetimeMs: plan.provider.defaultLifetimeMs, nowMs: clock.now(), secrets: Object.values(creds),
-          });
-        },
-      });
+  const tokens = creds ? createTokens(plan, creds, { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher }) : undefined;
+  const pacer = plan.rateLimit && createPacer({
+    key: plan.name, rate: plan.rateLimit, counters, maxQueue: limits.maxQueuePerUpstream, upstream: plan.name,
+  });
   return {
     plan,
     pool,
     tokens,
     limiter,
+    pacer,
+    tokenDispatcher,
     async close() {
       await Promise.all([pool.destroy(), tokenDispatcher.destroy()]);
     },

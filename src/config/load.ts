@@ -11,6 +11,7 @@ import { interpolate, type Unresolved } from './env.js';
 import { ConfigError } from '../util/errors.js';
 import { formatIssue } from './format.js';
 import { checkPrefixes, planInbound, planTokenCache, planUpstream, referencedFiles } from './plan.js';
+import { checkKeysUnique, planTenants } from './tenants.js';
 import { CREDENTIAL_KEYS } from './providers.js';
 import type { RelayConfig } from './types.js';
 
@@ -82,6 +83,11 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const upstreams = Object.entries(raw.upstreams).map(([name, u]) => planUpstream(name, u, unresolved, readFile, problems));
   checkPrefixes(upstreams, problems);
   const tokenCache = planTokenCache(raw.tokenCache, readFile, problems);
+  const tenants = planTenants(raw.tenants, upstreams, unresolved, readFile, problems);
+  // Tenants turn inbound authentication on, with inbound's header (or its default).
+  const inbound = raw.inbound ? planInbound(raw.inbound, unresolved, readFile)
+    : tenants.length ? { keys: [], header: 'x-tokenrelay-key', missing: [] } : undefined;
+  checkKeysUnique(tenants, inbound, problems);
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === raw.listen.port && (raw.admin.host ?? raw.listen.host) === raw.listen.host) {
     problems.push(`admin.port: ${raw.admin.port} is listen.port too; the admin endpoints need a port of their own`);
   }
@@ -93,7 +99,8 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     upstreams: upstreams.sort((a, b) => b.prefix.length - a.prefix.length),
     replay: raw.replay,
     limits: raw.limits,
-    inbound: raw.inbound && planInbound(raw.inbound, unresolved, readFile),
+    inbound,
+    tenants,
     trustForwardedFrom: raw.trustForwardedFrom,
     admin: raw.admin && { host: raw.admin.host ?? raw.listen.host, port: raw.admin.port },
     readiness: raw.readiness,
@@ -119,6 +126,7 @@ function rawPrefixes(doc: unknown): Array<{ name: string; prefix: string }> {
 /** Values whose absence disables a feature instead of failing start: credentials and inbound keys. */
 function isSecretPath(path: string): boolean {
   return CREDENTIAL_KEYS.has(path.split('.').at(-1) ?? '') || /^inbound\.apiKeys\.\d+$/.test(path)
+    || /^tenants\.[^.]+\.keys\.\d+$/.test(path) || /^tenants\.[^.]+\.credentials\./.test(path)
     || /^upstreams\.[^.]+\.auth\.credentials\./.test(path);
 }
 

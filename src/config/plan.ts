@@ -4,7 +4,7 @@
  */
 import { providerFor } from './auth-types.js';
 import type { RawConfig, RawUpstream } from './schema.js';
-import type { InboundPlan, TokenCachePlan, UpstreamPlan } from './types.js';
+import type { CredentialsPlan, InboundPlan, TokenCachePlan, UpstreamPlan } from './types.js';
 import type { Unresolved } from './env.js';
 import { placeholders, schemeTemplate, type ExpiredWhen, type ProviderSpec } from './providers.js';
 import { parseKey } from '../util/secret-box.js';
@@ -31,12 +31,12 @@ export function planTokenCache(raw: RawConfig['tokenCache'], readFile: (p: strin
 }
 
 /** Why a `${VAR}` gave nothing: unset, or set to the empty string. */
-function unsetText(u: Unresolved): string {
+export function unsetText(u: Unresolved): string {
   return `environment variable ${u.variable} ${u.empty ? 'is empty' : 'is not set'}`;
 }
 
 /** A secret held in a file: its text, or what is wrong with it (never the content). */
-function readSecretFile(readFile: (p: string) => string, file: string): string | { problem: string } {
+export function readSecretFile(readFile: (p: string) => string, file: string): string | { problem: string } {
   try {
     // Trailing newlines are what `echo > file` and most secret tooling leave behind.
     const v = readFile(file).replace(/[\r\n]+$/, '');
@@ -48,6 +48,10 @@ function readSecretFile(readFile: (p: string) => string, file: string): string |
 
 export function referencedFiles(raw: RawConfig): string[] {
   const files = new Set<string>(raw.inbound?.apiKeyFiles ?? []);
+  for (const t of Object.values(raw.tenants)) {
+    for (const f of t.keyFiles) files.add(f);
+    for (const c of Object.values(t.credentials ?? {})) for (const [k, v] of Object.entries(c)) if (k.endsWith('File') && v) files.add(v);
+  }
   for (const u of Object.values(raw.upstreams)) {
     for (const [k, v] of Object.entries(u.auth)) if (k.endsWith('File') && typeof v === 'string') files.add(v);
     if (u.auth.type === 'custom') for (const f of Object.values(u.auth.credentialsFiles ?? {})) files.add(f);
@@ -81,22 +85,7 @@ export function planUpstream(
 ): UpstreamPlan {
   const base = `upstreams.${name}`;
   const { spec, sources, tokenUrl } = providerFor(u.auth, base);
-  const credentials: Record<string, string> = {};
-  const missing: string[] = [];
-  const present: string[] = [];
-  for (const { name: cred, direct, file, path } of sources) {
-    if (typeof direct === 'string' && direct !== '') {
-      credentials[cred] = direct;
-    } else if (typeof file === 'string') {
-      const v = readSecretFile(readFile, file);
-      if (typeof v === 'string') credentials[cred] = v;
-      else missing.push(`${cred} (${v.problem})`);
-    } else {
-      const u2 = unresolved.find((x) => x.path === path);
-      missing.push(u2 ? `${cred} (${unsetText(u2)})` : `${cred} (not configured)`);
-    }
-    if (credentials[cred] !== undefined) present.push(cred);
-  }
+  const { values, missing, present } = gatherCredentials(sources, unresolved, readFile);
   checkTemplates(spec, base, problems);
   const target = new URL(u.target);
   if (target.search || target.hash) problems.push(`${base}.target: expected a URL without query or fragment, got "${u.target}"`);
@@ -132,18 +121,50 @@ export function planUpstream(
       bodyCodePath: a.expiredWhen?.bodyCodePath ?? defaults.bodyCodePath,
       ...(defaults.bearerChallenge ? { bearerChallenge: true } : {}),
     },
-    credentials: missing.length ? undefined : credentials,
+    credentials: values,
     missing,
     present,
     ca,
     timeoutMs: u.timeout,
     tokenTimeoutMs: u.tokenTimeout,
     bodyTimeoutMs: u.bodyTimeout,
-    allow: u.allow?.map((rule) => {
-      const [method, path] = rule.split(' ') as [string, string];
-      return { method, path };
-    }),
+    allow: u.allow?.map(allowRule),
+    rateLimit: u.rateLimit && ratePlan(u.rateLimit.requestsPerSecond, u.rateLimit.burst),
   };
+}
+
+/** `"GET /api/"` as a method and a path prefix. */
+export function allowRule(rule: string): { method: string; path: string } {
+  const [method, path] = rule.split(' ') as [string, string];
+  return { method, path };
+}
+
+/** A token bucket's plan; the burst defaults to one second's worth (at least one call). */
+export function ratePlan(perSecond: number, burst: number | undefined): { perSecond: number; burst: number } {
+  return { perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) };
+}
+
+/** Each credential from its value, or its file, or what is missing (naming the variable or file). */
+export function gatherCredentials(
+  sources: ReadonlyArray<{ name: string; direct: unknown; file: unknown; path: string }>, unresolved: Unresolved[], readFile: (p: string) => string,
+): CredentialsPlan {
+  const credentials: Record<string, string> = {};
+  const missing: string[] = [];
+  const present: string[] = [];
+  for (const { name: cred, direct, file, path } of sources) {
+    if (typeof direct === 'string' && direct !== '') {
+      credentials[cred] = direct;
+    } else if (typeof file === 'string') {
+      const v = readSecretFile(readFile, file);
+      if (typeof v === 'string') credentials[cred] = v;
+      else missing.push(`${cred} (${v.problem})`);
+    } else {
+      const u2 = unresolved.find((x) => x.path === path);
+      missing.push(u2 ? `${cred} (${unsetText(u2)})` : `${cred} (not configured)`);
+    }
+    if (credentials[cred] !== undefined) present.push(cred);
+  }
+  return { values: missing.length ? undefined : credentials, missing, present };
 }
 
 /** Every `{name}` in a token request must be one of the provider's credentials. */

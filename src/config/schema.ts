@@ -111,6 +111,18 @@ export type RawAuth = v.InferOutput<typeof oauth2> | v.InferOutput<typeof custom
 /** `"GET /api/open/v3/voice/"`: a method (or `*`) and a path prefix after the upstream's prefix. */
 const allowRule = v.pipe(v.string(), v.regex(/^(\*|[A-Z]+) \/\S*$/, 'expected "METHOD /path-prefix", e.g. "GET /api/open/v3/voice/"'));
 
+/** A positive number, also from `${VAR}` (rates may be fractional: 0.5 a second). */
+const positive = v.pipe(
+  v.unknown(),
+  v.metadata({ anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'string' }] }),
+  v.transform((x) => (typeof x === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(x) ? Number(x) : x)),
+  v.number('expected a number'), v.check((x) => x > 0 && Number.isFinite(x), 'expected a number above 0'),
+);
+const rateLimit = v.strictObject({
+  requestsPerSecond: v.pipe(positive, v.description('Calls a second, refilled continuously (a token bucket)')),
+  burst: v.pipe(v.optional(intFromEnv(1, 1_000_000)), v.description('Calls at once after a quiet spell (default: requestsPerSecond, at least 1)')),
+});
+
 const upstream = v.strictObject({
   prefix: v.pipe(v.string(), v.description('Path prefix routed to this upstream, whole segments (/akool); stripped before forwarding')),
   target: v.pipe(httpUrl, v.description('The vendor\'s origin, optionally with a base path')),
@@ -120,6 +132,25 @@ const upstream = v.strictObject({
   tokenTimeout: v.pipe(v.optional(duration, 10_000), v.description('How long a token fetch may take.')),
   bodyTimeout: v.pipe(v.optional(duration, 300_000), v.description('How long an upstream\'s answer body may stall between chunks (0: never; for idle event streams).')),
   allow: v.pipe(v.optional(v.array(allowRule)), v.description('Only these calls are forwarded (403 NOT_ALLOWED otherwise); absent: everything.')),
+  rateLimit: v.pipe(v.optional(rateLimit), v.description('Paces calls to the vendor\'s own limit: calls wait for a slot (up to limits.maxQueuePerUpstream, then 503 OVERLOADED); fleet-wide on a redis tokenCache.')),
+});
+
+/** One client of the fleet: its keys, what it may call, its own vendor accounts, its limits. */
+const tenant = v.strictObject({
+  keys: v.pipe(v.optional(v.array(v.optional(v.string())), []), v.description('The tenant\'s client keys, usually ${VAR}; sent in inbound.header')),
+  keyFiles: v.pipe(v.optional(v.array(nonEmpty), []), v.description('Files each holding one of the tenant\'s keys')),
+  upstreams: v.pipe(v.optional(v.array(v.string())), v.description('Upstreams the tenant may call (absent: all)')),
+  allow: v.pipe(v.optional(v.record(v.string(), v.array(allowRule))), v.description('Per upstream, narrows its allow-list for this tenant ("METHOD /path-prefix")')),
+  credentials: v.pipe(v.optional(v.record(v.string(), v.record(v.string(), v.optional(v.string())))), v.description('Per upstream, the tenant\'s own vendor account: the upstream\'s credential keys (clientId, clientSecretFile…)')),
+  limits: v.optional(v.strictObject({
+    requestsPerSecond: v.pipe(v.optional(positive), v.description('Calls a second, refilled continuously (429 TENANT_RATE_LIMITED past it)')),
+    burst: v.pipe(v.optional(intFromEnv(1, 1_000_000)), v.description('Calls at once after a quiet spell (default: requestsPerSecond, at least 1)')),
+    concurrent: v.pipe(v.optional(intFromEnv(1, 1_000_000)), v.description('Calls in flight at once (429 TENANT_RATE_LIMITED past it)')),
+    quota: v.pipe(v.optional(v.strictObject({
+      requests: intFromEnv(1, Number.MAX_SAFE_INTEGER),
+      per: v.picklist(['minute', 'hour', 'day', 'month']),
+    })), v.description('Calls per calendar minute, hour, day or month, UTC (429 QUOTA_EXCEEDED past it)')),
+  }), {}),
 });
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -160,6 +191,8 @@ export const configSchema = v.strictObject({
     apiKeyFiles: v.pipe(v.optional(v.array(nonEmpty), []), v.description('Files each holding one accepted client key')),
     header: v.pipe(v.optional(headerName, 'X-Tokenrelay-Key'), v.description('The header clients put their key in (never forwarded)')),
   })),
+  tenants: v.pipe(v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a name of letters, digits, ., - and _')), tenant), {}),
+    v.description('Clients, each with its own keys, upstreams, vendor accounts and limits (turns inbound authentication on)')),
   /** Where tokens are cached: this process's memory, or a Redis shared by every replica. */
   tokenCache: v.optional(v.variant('type', [
     v.strictObject({ type: v.literal('memory') }),

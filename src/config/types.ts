@@ -4,6 +4,39 @@
  */
 import type { ExpiredWhen, ProviderSpec } from './providers.js';
 
+export type QuotaPeriod = 'minute' | 'hour' | 'day' | 'month';
+
+/** A token bucket: calls a second, refilled continuously, and how many may come at once. */
+export interface RatePlan {
+  perSecond: number;
+  burst: number;
+}
+
+/** What an upstream's (or a tenant's own) credentials came to: values, or what is missing. */
+export interface CredentialsPlan {
+  /** SECURITY: never log this. Undefined when any is missing. */
+  values: Readonly<Record<string, string>> | undefined;
+  /** What is missing, naming variables or files, never values. */
+  missing: string[];
+  /** Which credentials are present (names only). */
+  present: string[];
+}
+
+export interface TenantPlan {
+  name: string;
+  /** SECURITY: the tenant's client keys; never logged. */
+  keys: string[];
+  /** Keys configured but unset (variables or files), by name. */
+  missingKeys: string[];
+  /** Upstreams it may call; undefined: all. */
+  upstreams: string[] | undefined;
+  /** Per upstream, rules that narrow that upstream's allow-list for this tenant. */
+  allow: Readonly<Record<string, { method: string; path: string }[]>>;
+  /** Per upstream, the tenant's own vendor account (never the upstream's, never another tenant's). */
+  credentials: Readonly<Record<string, CredentialsPlan>>;
+  limits: { rate: RatePlan | undefined; concurrent: number | undefined; quota: { requests: number; per: QuotaPeriod } | undefined };
+}
+
 /** How a request body is kept for the resend after an expired token (replay.ts). */
 export interface ReplayLimits {
   memoryBytes: number;
@@ -37,6 +70,8 @@ export interface UpstreamPlan {
   bodyTimeoutMs: number;
   /** Calls this upstream forwards; undefined: all. */
   allow: { method: string; path: string }[] | undefined;
+  /** Pacing to the vendor's own limit (rateLimit); undefined: none. */
+  rateLimit: RatePlan | undefined;
 }
 
 export interface InboundPlan {
@@ -74,7 +109,9 @@ export interface RelayConfig {
     maxConnections: number;
     inspectBytes: number;
   };
+  /** Inbound authentication: on with inbound.apiKeys or any tenant. */
   inbound: InboundPlan | undefined;
+  tenants: TenantPlan[];
   /** CIDRs of peers whose forwarding headers are kept. */
   trustForwardedFrom: string[];
   admin: { host: string; port: number } | undefined;

@@ -1,18 +1,31 @@
 /** `/healthz`, `/readyz` and `/metrics`. Answers never include a token or a secret. */
 import type { ServerResponse } from 'node:http';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { RelayConfig, UpstreamPlan } from '../config/types.js';
+import type { RelayConfig, TenantPlan, UpstreamPlan } from '../config/types.js';
+import type { LimitSpec, QuotaView } from '../limits/policy.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
+
+/** What the admin endpoints read of a tenant. */
+export interface TenantView {
+  plan: TenantPlan;
+  spec: LimitSpec | undefined;
+  own: ReadonlyMap<string, TokenProvider | undefined>;
+}
 
 /** What the admin endpoints read of the running config (the app's Runtime has it). */
 export interface AdminView {
   config: Pick<RelayConfig, 'readiness'>;
   upstreams: ReadonlyArray<{ plan: UpstreamPlan; tokens: TokenProvider | undefined }>;
+  tenants?: ReadonlyMap<string, TenantView>;
 }
 
 const UNAVAILABLE = { state: 'unavailable', expiresInSeconds: null, lastError: null } as const;
 
-export function createAdmin({ runtime, metrics, state, tokenCache }: {
+export function createAdmin({ runtime, metrics, state, tokenCache, quota = () => undefined, limits }: {
+  /** What is known of a tenant's quota (the last count seen). */
+  quota?: (spec: LimitSpec) => QuotaView | undefined;
+  /** Where limits are counted (memory, or redis up/down). */
+  limits?: () => { type: string; state: string };
   runtime: () => AdminView;
   metrics: Metrics;
   state: () => { listening: boolean; shuttingDown: boolean };
@@ -36,8 +49,15 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
     const { requireTokens } = config.readiness;
     // Each token's state read once; no credentials: nothing can be fetched.
     const states = upstreams.map(({ plan, tokens }) => ({ plan, token: tokens ? tokens.status() : UNAVAILABLE }));
+    const tenants = [...(runtime().tenants?.values() ?? [])].map((t) => ({
+      t, own: [...t.own].map(([upstream, tokens]) => ({ upstream, token: tokens ? tokens.status() : UNAVAILABLE })),
+    }));
     const waiting = requireTokens ? states.filter((s) => s.token.state !== 'valid') : [];
-    const ready = listening && !shuttingDown && waiting.length === 0;
+    const tenantsWaiting = requireTokens ? tenants.flatMap(({ t, own }) => own.filter((o) => o.token.state !== 'valid').map((o) => ({
+      upstream: o.upstream, tenant: t.plan.name,
+      reason: t.plan.credentials[o.upstream]?.values ? (o.token.lastError?.code ?? 'fetching') : `credentials missing: ${t.plan.credentials[o.upstream]?.missing.join(', ')}`,
+    }))) : [];
+    const ready = listening && !shuttingDown && waiting.length === 0 && tenantsWaiting.length === 0;
     return {
       status: ready ? 200 : 503,
       body: {
@@ -46,7 +66,7 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
         ...(ready ? {} : { waitingFor: waiting.map(({ plan, token }) => ({
           upstream: plan.name,
           reason: plan.credentials ? (token.lastError?.code ?? 'fetching') : `credentials missing: ${plan.missing.join(', ')}`,
-        })) }),
+        })).concat(tenantsWaiting) }),
         requireTokens,
         tokenCache: tokenCache(),
         upstreams: Object.fromEntries(states.map(({ plan, token }) => [plan.name, {
@@ -57,6 +77,17 @@ export function createAdmin({ runtime, metrics, state, tokenCache }: {
           ...(plan.credentials ? {} : { missing: plan.missing }),
           token,
         }])),
+        ...(tenants.length ? { limits: limits?.() ?? { type: 'memory', state: 'up' } } : {}),
+        // SECURITY: names, limits and counts only; a tenant's keys never.
+        ...(tenants.length ? { tenants: Object.fromEntries(tenants.map(({ t, own }) => [t.plan.name, {
+          upstreams: t.plan.upstreams ?? 'all',
+          accounts: Object.fromEntries(own.map((o) => [o.upstream, { credentials: t.plan.credentials[o.upstream]?.values ? 'present' : 'missing', token: o.token }])),
+          limits: {
+            ...(t.plan.limits.rate ? { requestsPerSecond: t.plan.limits.rate.perSecond, burst: t.plan.limits.rate.burst } : {}),
+            ...(t.plan.limits.concurrent !== undefined ? { concurrent: t.plan.limits.concurrent } : {}),
+          },
+          ...(t.spec?.quota ? { quota: quota(t.spec) } : {}),
+        }])) } : {}),
       },
     };
   }

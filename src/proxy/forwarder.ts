@@ -18,12 +18,16 @@ import { bodyPending, watchBody } from './body-timeout.js';
 import { ReplayBody, type ReplayLimits } from './replay.js';
 import { SpoolBudget } from './spool.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
+import { Cooldowns, retryAfterMs, type Pacer } from '../limits/pacing.js';
+import type { Account } from './tenancy.js';
 
 export interface UpstreamRuntime {
   plan: UpstreamPlan;
   pool: Pool;
   tokens: TokenProvider | undefined;
   limiter: Limiter;
+  /** Pacing to the vendor's own limit (rateLimit), when it has one. */
+  pacer?: Pacer | undefined;
 }
 
 export interface RequestContext {
@@ -31,10 +35,18 @@ export interface RequestContext {
   retried: boolean;
   reqId: string;
   status?: number;
+  /** A tenant's account for this call; absent: the upstream's. */
+  account?: Account | undefined;
+  /** Request body bytes read (set by the forwarder, for usage metrics). */
+  bytesIn?: number;
+  /** The answer sent (its body bytes relayed, for usage metrics). */
+  answer?: UpstreamAnswer;
 }
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes) }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes), cooldowns = new Cooldowns() }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
+  /** Vendors' pauses (429 Retry-After) per credential, shared by every request of the process. */
+  cooldowns?: Cooldowns;
   /** limits.clientBodyTimeout: the longest pause between two chunks of a request body. */
   clientBodyTimeoutMs?: number;
   /** Peers whose X-Forwarded-* and Forwarded are kept (trustForwardedFrom); absent: nobody's. */
@@ -85,6 +97,13 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext, replay: ReplayBody | undefined): void {
     replay?.release();
     ctx.status = answer.statusCode;
+    ctx.answer = answer;
+    // The vendor said stop, and until when: later calls with this credential wait that long
+    // (UPSTREAM_RATE_LIMITED) rather than hammer it. Its own 429 goes to the client unchanged.
+    if (answer.statusCode === 429) {
+      const ms = retryAfterMs(answer.headers['retry-after'], Date.now());
+      if (ms && ctx.account) cooldowns.note(ctx.account.scope, ms);
+    }
     // Answered before the client finished its body (an early 4xx): close after the answer
     // rather than read the rest of a body nobody will use.
     if (bodyPending(res.req)) res.shouldKeepAlive = false;
@@ -103,9 +122,15 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   }
 
   return async function forward(req: IncomingMessage, res: ServerResponse, up: UpstreamRuntime, rest: string, ctx: RequestContext): Promise<void> {
-    const { plan, tokens } = up;
-    const refused = refuseEarly(up, req, maxBodyBytes);
+    const { plan } = up;
+    const tokens = ctx.account ? ctx.account.tokens : up.tokens;
+    const refused = refuseEarly(up, req, maxBodyBytes, tokens);
     if (refused || !tokens) throw refused ?? new TokenRelayError('CREDENTIALS_MISSING');
+    ctx.account ??= { tokens, scope: plan.name };
+    const paused = cooldowns.remaining(ctx.account.scope);
+    if (paused > 0) {
+      throw new TokenRelayError('UPSTREAM_RATE_LIMITED', `${plan.name} asked for a pause (429 Retry-After): ${Math.ceil(paused / 1000)} s left`, { upstream: plan.name, retryAfterMs: paused });
+    }
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
@@ -114,6 +139,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // before the request takes an upstream slot: a client that stalls mid-body holds no slot.
     const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes)
       ? await readSmall(req, clientBodyTimeoutMs) : undefined;
+    if (small) ctx.bytesIn = small.length;
     // A minimal signal (see ClientGone): an AbortController per request cost ~2% of the CPU
     // of a proxied request.
     const abort = new ClientGone();
@@ -122,6 +148,11 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       release?.();
       if (!res.writableFinished) abort.fire();
     });
+    if (up.pacer) {
+      const t0 = performance.now();
+      await up.pacer.wait(abort);
+      metrics.paced(plan.name, (performance.now() - t0) / 1000);
+    }
     release = up.limiter.tryAcquire() ?? await up.limiter.acquire(abort);
 
     const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes, spool) : undefined;
@@ -168,6 +199,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     } finally {
       stopWatch?.();
       replay?.release();
+      if (replay) ctx.bytesIn = replay.bytes;
     }
   };
 }
@@ -178,9 +210,9 @@ const SMALL_BODY = 64 * 1024;
  * What refuses a request before anything is read or sent: no credentials, or a declared body
  * over `maxBodyBytes`. Also run before answering `Expect: 100-continue` (app.ts).
  */
-export function refuseEarly(up: UpstreamRuntime, req: IncomingMessage, maxBodyBytes: number): TokenRelayError | undefined {
+export function refuseEarly(up: UpstreamRuntime, req: IncomingMessage, maxBodyBytes: number, tokens = up.tokens): TokenRelayError | undefined {
   const { plan } = up;
-  if (!up.tokens) return new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
+  if (!tokens) return new TokenRelayError('CREDENTIALS_MISSING', `credentials missing: ${plan.missing.join(', ')}`, { upstream: plan.name });
   const cl = req.headers['content-length'];
   if (cl !== undefined && Number(cl) > maxBodyBytes) {
     return new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });

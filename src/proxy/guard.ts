@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { InboundPlan, UpstreamPlan } from '../config/types.js';
+import type { InboundPlan, TenantPlan, UpstreamPlan } from '../config/types.js';
 import { TokenRelayError } from '../util/errors.js';
 
 /**
@@ -58,20 +58,26 @@ export function checkTarget(req: IncomingMessage): TokenRelayError | undefined {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Returns a checker for the inbound key, or undefined when inbound authentication is off. */
-export function createInboundCheck(inbound: InboundPlan | undefined) {
+/** Who a request is: a tenant's name, or `null` for a key of inbound.apiKeys (no tenant). */
+export type Caller = string | null;
+
+/**
+ * Returns a checker for the inbound key, or undefined when inbound authentication is off. It
+ * answers the caller (the tenant whose key it is, or null for inbound.apiKeys) or the error.
+ */
+export function createInboundCheck(inbound: InboundPlan | undefined, tenants: readonly TenantPlan[] = []) {
   if (!inbound) return undefined;
   // SECURITY: compare fixed-length digests in constant time, and always against every key, so
   // neither a key's length nor which key matched shows in the timing.
-  const keys = inbound.keys.map(digest);
+  const keys = [...inbound.keys.map((k) => ({ d: digest(k), owner: null as Caller })), ...tenants.flatMap((t) => t.keys.map((k) => ({ d: digest(k), owner: t.name as Caller })))];
   const { header } = inbound;
-  return function inboundCheck(req: IncomingMessage): TokenRelayError | undefined {
+  return function inboundCheck(req: IncomingMessage): Caller | TokenRelayError {
     const presented = req.headers[header];
     if (typeof presented === 'string' && presented !== '' && keys.length > 0) {
       const d = digest(presented);
-      let ok = false;
-      for (const k of keys) ok = timingSafeEqual(d, k) || ok;
-      if (ok) return undefined;
+      let found: Caller | undefined;
+      for (const k of keys) if (timingSafeEqual(d, k.d)) found = k.owner;
+      if (found !== undefined) return found;
     }
     return new TokenRelayError('INBOUND_UNAUTHORIZED', `a valid key is required in the ${inbound.header} header`);
   };
@@ -79,8 +85,11 @@ export function createInboundCheck(inbound: InboundPlan | undefined) {
 
 /** The allow-list: method (or `*`) and a path prefix, matched against the path after the upstream's prefix. */
 export function isAllowed(plan: UpstreamPlan, method: string, rest: string): boolean {
-  if (!plan.allow) return true;
+  return !plan.allow || matchesRules(plan.allow, method, rest);
+}
+
+export function matchesRules(rules: readonly { method: string; path: string }[], method: string, rest: string): boolean {
   const q = rest.indexOf('?');
   const path = q === -1 ? rest : rest.slice(0, q);
-  return plan.allow.some((r) => (r.method === '*' || r.method === method) && path.startsWith(r.path));
+  return rules.some((r) => (r.method === '*' || r.method === method) && path.startsWith(r.path));
 }

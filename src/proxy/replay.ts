@@ -68,6 +68,11 @@ export class ReplayBody {
     source.once('aborted', () => this.destroy(new Error('client aborted the request body')));
   }
 
+  /** Body bytes read from the client so far. */
+  get bytes(): number {
+    return this.size;
+  }
+
   /** The stream the first attempt sends upstream. */
   firstAttempt(): Readable {
     return this.first;

@@ -32,6 +32,8 @@ export class UpstreamAnswer {
   headers: ResponseHeaders = {};
   /** The body read before settling (see PeekRule), if it was read. */
   peeked: Peeked | undefined = undefined;
+  /** Body bytes received (what was relayed, unless dropped): usage metrics. */
+  bytes = 0;
   /** Seconds from dispatch to the answer's head (the upstream-latency metric). */
   secondsToHead = 0;
   private readonly startedAt = performance.now();
@@ -84,6 +86,7 @@ export class UpstreamAnswer {
     // undici hands on empty chunks too (after a pause); written to the client, each one was a
     // write(2) of nothing: one wasted syscall per 64 KiB of a download.
     if (chunk.length === 0) return true;
+    this.bytes += chunk.length;
     switch (this.mode) {
       case 'pipe':
         return this.res!.write(chunk);

@@ -17,13 +17,17 @@ import { requestIdFrom } from './respond.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RelayConfig } from '../config/types.js';
 import type { Route } from './router.js';
+import type { Caller } from './guard.js';
+import { refusalError, tenantAccount, type TenantRuntime } from './tenancy.js';
+import type { Counters } from '../limits/policy.js';
 
 /** What an upgrade reads of the running config (the app's Runtime has it). */
 export interface UpgradeRuntime {
   config: Pick<RelayConfig, 'limits' | 'inbound'>;
   route(url: string): Route<UpstreamRuntime> | undefined;
-  inboundCheck: ((req: IncomingMessage) => TokenRelayError | undefined) | undefined;
+  inboundCheck: ((req: IncomingMessage) => TokenRelayError | Caller) | undefined;
   trusted: ((ip: string | undefined) => boolean) | undefined;
+  tenants?: ReadonlyMap<string, TenantRuntime>;
 }
 
 function refuse(socket: Duplex, err: TokenRelayError): void {
@@ -61,7 +65,11 @@ function readSmall(res: IncomingMessage, limit: number): Promise<{ chunks: Buffe
   });
 }
 
-export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: () => UpgradeRuntime; logger: Logger; sockets: Set<Duplex> }) {
+export function createUpgradeHandler({ runtime, logger, sockets, counters }: {
+  runtime: () => UpgradeRuntime; logger: Logger; sockets: Set<Duplex>;
+  /** Where tenants' limits are counted; a WebSocket is one call, in flight while it is open. */
+  counters?: () => Counters;
+}) {
   function connect(up: UpstreamRuntime, req: IncomingMessage, path: string, token: string): Promise<{ res: IncomingMessage; socket?: Duplex; head?: Buffer }> {
     const { plan } = up;
     const rt = runtime();
@@ -92,15 +100,25 @@ export function createUpgradeHandler({ runtime, logger, sockets }: { runtime: ()
   return async function onUpgrade(req: IncomingMessage, client: Duplex, clientHead: Buffer): Promise<void> {
     client.on('error', () => client.destroy());
     const rt = runtime();
-    const bad = checkTarget(req) ?? tooManyHeaders(req, rt.config.limits.maxHeaderCount) ?? rt.inboundCheck?.(req);
+    const caller = rt.inboundCheck?.(req);
+    const bad = checkTarget(req) ?? tooManyHeaders(req, rt.config.limits.maxHeaderCount) ?? (caller instanceof TokenRelayError ? caller : undefined);
     if (bad) return refuse(client, bad);
+    const tenant = typeof caller === 'string' ? rt.tenants?.get(caller) : undefined;
     if (String(req.headers.upgrade).toLowerCase() !== 'websocket') return refuse(client, new TokenRelayError('BAD_REQUEST', 'only WebSocket upgrades are proxied'));
     const matched = rt.route(req.url ?? '/');
     if (!matched) return refuse(client, new TokenRelayError('ROUTE_NOT_FOUND'));
     const up = matched.upstream;
-    const { plan, tokens } = up;
+    const { plan } = up;
     if (!isAllowed(plan, 'GET', matched.rest)) return refuse(client, new TokenRelayError('NOT_ALLOWED', undefined, { upstream: plan.name }));
+    const account = tenant ? tenantAccount(tenant, up, 'GET', matched.rest) : undefined;
+    if (account instanceof TokenRelayError) return refuse(client, account);
+    const tokens = account ? account.tokens : up.tokens;
     if (!tokens) return refuse(client, new TokenRelayError('CREDENTIALS_MISSING', undefined, { upstream: plan.name }));
+    if (tenant?.spec && counters) {
+      const a = await counters().admit(tenant.spec);
+      if (!a.ok) return refuse(client, refusalError(a, tenant.plan.name, plan.name));
+      client.once('close', a.release);
+    }
     const path = plan.basePath + matched.rest;
     try {
       const limit = rt.config.limits.inspectBytes;

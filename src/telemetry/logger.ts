@@ -169,6 +169,8 @@ export interface AccessEntry {
   durationMs: number;
   retried: boolean;
   code?: string | undefined;
+  /** The caller's tenant, when it is one (a name from the config, never a key). */
+  tenant?: string | undefined;
 }
 
 /** JSON string literals of values that repeat (upstream names, methods), made once each. */
@@ -198,7 +200,7 @@ export function createAccessLog(logger: Logger): (e: AccessEntry) => void {
   const stream = (logger as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym]!;
   return function accessLog(e) {
     if (!logger.isLevelEnabled('info')) return;
-    stream.write(`{"level":"info","time":${Date.now()},"service":"tokenrelay","reqId":${quoted(e.reqId)},"upstream":${quotedOnce(e.upstream)},"method":${quotedOnce(e.method ?? '')},"path":${quoted(e.path)},"status":${e.status},"durationMs":${e.durationMs},"retried":${e.retried}${e.code ? `,"code":"${e.code}"` : ''},"msg":"request"}\n`);
+    stream.write(`{"level":"info","time":${Date.now()},"service":"tokenrelay","reqId":${quoted(e.reqId)},"upstream":${quotedOnce(e.upstream)},"method":${quotedOnce(e.method ?? '')},"path":${quoted(e.path)},"status":${e.status},"durationMs":${e.durationMs},"retried":${e.retried}${e.code ? `,"code":"${e.code}"` : ''}${e.tenant ? `,"tenant":${quotedOnce(e.tenant)}` : ''},"msg":"request"}\n`);
   };
 }
 

@@ -2,8 +2,9 @@
  * Prometheus metrics (prom-client), one registry per running instance. Labels are upstream
  * names, status codes and outcomes only. SECURITY: never a token, secret or path in a label.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
+import { createTenantMetrics, type TenantMetrics } from './tenant-metrics.js';
 
 /** What a token fetch reports (tokens/token-cache.ts's FetchEvent has these fields and more). */
 export interface FetchReport {
@@ -20,6 +21,8 @@ export interface TokenGaugeSource {
 
 export interface Metrics {
   registry: Registry;
+  /** Usage per tenant and upstream. */
+  tenants: TenantMetrics;
   request(upstream: string, status: number, seconds: number): void;
   upstreamLatency(upstream: string, seconds: number): void;
   tokenFetch(event: FetchReport): void;
@@ -30,6 +33,8 @@ export interface Metrics {
   sharedCacheUp(up: boolean): void;
   /** A client connection closed at once: limits.maxConnections reached. */
   connectionRefused(): void;
+  /** A call paced by an upstream's rateLimit waited this long (seconds). */
+  paced(upstream: string, seconds: number): void;
 }
 
 export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
@@ -62,12 +67,21 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     registers: [registry],
   });
 
+  const pacedWait = new Histogram({
+    name: 'tokenrelay_upstream_paced_seconds',
+    help: 'Time calls waited for their slot under an upstream\'s rateLimit.',
+    labelNames: ['upstream'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
   const requestChildren = new Map<string, () => void>();
   const durationChildren = new Map<string, (v: number) => void>();
   const latencyChildren = new Map<string, (v: number) => void>();
 
   return {
     registry,
+    tenants: createTenantMetrics(registry),
     request(upstream, status, seconds) {
       const key = `${upstream}|${status}`;
       let inc = requestChildren.get(key);
@@ -107,6 +121,9 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     },
     connectionRefused() {
       refused.inc();
+    },
+    paced(upstream, seconds) {
+      pacedWait.observe({ upstream }, seconds);
     },
     retry(upstream, outcome) {
       retries.inc({ upstream, outcome });

@@ -13,6 +13,8 @@ export type { CachedToken };
 export type FetchReason = 'cold' | 'ahead' | 'expired';
 export interface FetchEvent {
   upstream: string;
+  /** Set for a tenant's own account (its own token). */
+  tenant?: string;
   reason: FetchReason;
   outcome: 'success' | 'failure';
   durationMs: number;
@@ -23,6 +25,10 @@ export interface FetchEvent {
 
 export interface TokenSourceOptions {
   upstream: string;
+  /** A tenant's own account: its own cache entry (`key`) and its name on fetch events. */
+  tenant?: string;
+  /** The token store's key; default: the upstream's name. */
+  key?: string;
   /** One token fetch, given at most `timeoutMs` (the remaining budget on the quick retry). */
   fetch: (timeoutMs: number) => Promise<TokenGrant>;
   /**
@@ -68,7 +74,9 @@ export interface TokenProvider {
 
 export class TokenSource implements TokenProvider {
   readonly upstream: string;
-  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>>
+  readonly tenant: string | undefined;
+  private readonly key: string;
+  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError' | 'tenant' | 'key'>>
     & Pick<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>;
   private inflight: Promise<string> | undefined;
   private failures = 0;
@@ -81,15 +89,18 @@ export class TokenSource implements TokenProvider {
       backoffBaseMs = 1000, backoffMaxMs = 30_000, quickRetryMs = 200,
       sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()), ...rest
     } = options;
+    const { tenant, key, ...others } = rest;
     this.upstream = options.upstream;
-    this.opts = { clock, random, skewMs, refreshAheadRatio, timeoutMs, backoffBaseMs, backoffMaxMs, quickRetryMs, sleep, ...rest };
+    this.tenant = tenant;
+    this.key = key ?? options.upstream;
+    this.opts = { clock, random, skewMs, refreshAheadRatio, timeoutMs, backoffBaseMs, backoffMaxMs, quickRetryMs, sleep, ...others };
   }
 
   /** A valid token: the cached one (kicking off a refresh if it is due), or a fresh one. */
   get(): Promise<string> {
     const token = this.current();
     if (token !== undefined) return Promise.resolve(token);
-    return this.refresh(this.opts.store.get(this.upstream) ? 'expired' : 'cold');
+    return this.refresh(this.opts.store.get(this.key) ? 'expired' : 'cold');
   }
 
   /**
@@ -98,7 +109,7 @@ export class TokenSource implements TokenProvider {
    */
   current(): string | undefined {
     const now = this.opts.clock.now();
-    const cached = this.opts.store.get(this.upstream);
+    const cached = this.opts.store.get(this.key);
     if (!cached || now >= cached.expiresAt) return undefined;
     if (now >= cached.refreshAt && !this.inflight && now >= this.nextAttemptAt) {
       // A failed refresh ahead of expiry leaves the current token serving.
@@ -113,8 +124,8 @@ export class TokenSource implements TokenProvider {
    * token: the replacement, the refresh in flight, or a new fetch.
    */
   renew(rejected: string): Promise<string> {
-    const cached = this.opts.store.get(this.upstream);
-    if (cached?.token === rejected) this.opts.store.del(this.upstream);
+    const cached = this.opts.store.get(this.key);
+    if (cached?.token === rejected) this.opts.store.del(this.key);
     if (cached && cached.token !== rejected) return this.get();
     const { shared, scope } = this.opts;
     if (shared?.available && scope) shared.invalidate(scope, rejected).catch((err: unknown) => this.sharedFailed(err));
@@ -137,7 +148,7 @@ export class TokenSource implements TokenProvider {
     const { clock, store, upstream } = this.opts;
     try {
       const entry = await this.obtain(reason, rejected);
-      store.set(upstream, entry, entry.expiresAt - clock.now());
+      store.set(this.key, entry, entry.expiresAt - clock.now());
       this.failures = 0;
       this.nextAttemptAt = 0;
       this.lastError = undefined;
@@ -197,7 +208,7 @@ export class TokenSource implements TokenProvider {
       const now = clock.now();
       const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
       this.opts.onFetch?.({
-        upstream, reason, outcome: 'success', durationMs: now - started,
+        upstream, ...(this.tenant ? { tenant: this.tenant } : {}), reason, outcome: 'success', durationMs: now - started,
         lifetimeMs: grant.lifetimeMs, lifetimeSource: grant.lifetimeSource,
       });
       return {
@@ -209,14 +220,14 @@ export class TokenSource implements TokenProvider {
       };
     } catch (err) {
       const error = err instanceof TokenRelayError ? err : new TokenRelayError('TOKEN_FETCH_FAILED', undefined, { cause: err });
-      this.opts.onFetch?.({ upstream, reason, outcome: 'failure', durationMs: clock.now() - started, error: new TokenRelayError(error.code, error.message, { upstream }) });
+      this.opts.onFetch?.({ upstream, ...(this.tenant ? { tenant: this.tenant } : {}), reason, outcome: 'failure', durationMs: clock.now() - started, error: new TokenRelayError(error.code, error.message, { upstream }) });
       throw error;
     }
   }
 
   dueInMs(): number {
     const now = this.opts.clock.now();
-    const cached = this.opts.store.get(this.upstream);
+    const cached = this.opts.store.get(this.key);
     const at = cached && now < cached.expiresAt ? cached.refreshAt : 0;
     return Math.max(0, Math.max(at, this.nextAttemptAt) - now);
   }
@@ -229,7 +240,7 @@ export class TokenSource implements TokenProvider {
   /** For /readyz and metrics: never the token itself. */
   status(): { state: TokenState; expiresInSeconds: number | null; lastError: { code: string; message: string } | null } {
     const now = this.opts.clock.now();
-    const cached = this.opts.store.get(this.upstream);
+    const cached = this.opts.store.get(this.key);
     const valid = cached !== undefined && now < cached.expiresAt;
     return {
       state: valid ? 'valid' : this.lastError ? 'failing' : 'none',

@@ -13,6 +13,9 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not proxied' },
   REQUEST_TIMEOUT: { status: 408, message: 'the client took too long to send its request' },
   BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than limits.maxBodyBytes' },
+  TENANT_RATE_LIMITED: { status: 429, message: 'this tenant is over its rate or concurrency limit' },
+  QUOTA_EXCEEDED: { status: 429, message: 'this tenant has used its quota for the period' },
+  UPSTREAM_RATE_LIMITED: { status: 429, message: 'the vendor asked for a pause (429 Retry-After) with this credential' },
   HEADERS_TOO_LARGE: { status: 431, message: 'the request head is larger than limits.maxHeaderBytes' },
   CREDENTIALS_MISSING: { status: 503, message: 'the credentials for this upstream are not configured' },
   TOKEN_FETCH_FAILED: { status: 502, message: 'could not obtain a token from the vendor' },
@@ -31,14 +34,17 @@ export class TokenRelayError extends Error {
   readonly upstream: string | undefined;
   /** For token fetches: worth one quick retry (a 5xx, a timeout, a garbled answer), unlike a refusal. */
   readonly transient: boolean;
+  /** When trying again makes sense (sent as Retry-After), for refusals by a limit. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options: { upstream?: string; cause?: unknown; transient?: boolean } = {}) {
+  constructor(code: ErrorCode, message?: string, options: { upstream?: string; cause?: unknown; transient?: boolean; retryAfterMs?: number } = {}) {
     super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TokenRelayError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.upstream = options.upstream;
     this.transient = options.transient ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   /** The whole HTTP/1.1 answer, for sockets outside a request (parse errors, CONNECT, upgrades). */

@@ -1,7 +1,7 @@
 /**
  * The layout's rules, checked over every import in src/ (type imports included): no import
  * cycle between files, and imports flow one way between the parts (docs/architecture.md):
- * entry and app → proxy, ops → tokens → config → util; telemetry is used by all and uses util.
+ * entry and app → proxy, ops → tokens, limits → config → util; telemetry is used by all and uses util.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -15,8 +15,9 @@ export const ALLOWED: Record<string, string[]> = {
   config: ['util'],
   telemetry: ['util'],
   tokens: ['config', 'telemetry', 'util'],
-  proxy: ['tokens', 'config', 'telemetry', 'util'],
-  ops: ['tokens', 'config', 'telemetry', 'util'],
+  limits: ['config', 'telemetry', 'util'],
+  proxy: ['tokens', 'limits', 'config', 'telemetry', 'util'],
+  ops: ['tokens', 'limits', 'config', 'telemetry', 'util'],
 };
 
 function sources(dir: string): string[] {

@@ -10,7 +10,10 @@
  * - the injected token: sent upstream, never returned (the direct call carries it itself);
  * - a 401 from Akool: an expired-token signal by that vendor's rules, so it is refreshed and
  *   resent (test/e2e/tokens/refresh-retry.test.ts); the table sends its 401 row to the oauth2 upstream,
- *   where a Bearer challenge naming `invalid_request` is not one.
+ *   where a Bearer challenge naming `invalid_request` is not one;
+ * - a 429 with Retry-After comes back as it is, but pauses the calls after it with that
+ *   credential until then (test/e2e/limits/vendor-pause.test.ts): it is the table's last row,
+ *   and each client's rows go through a tokenrelay of their own.
  * Nothing else: an early answer before a large body is read, and a client that sends its body
  * slowly, come back the same too (the last rows).
  */
@@ -32,7 +35,7 @@ const ROWS: Row[] = [
     name: `${method}`, method, path: '/__t/method',
     ...(['POST', 'PUT', 'PATCH'].includes(method) ? { body: JSON_BODY, headers: { 'content-type': 'application/json' } } : {}),
   })),
-  ...STATUSES.map((s): Row => ({ name: `status ${s}`, method: s === 204 ? 'DELETE' : 'GET', path: `/__t/status/${s}`, ...(s === 401 ? { only: 'oauth2' as const } : {}) })),
+  ...STATUSES.filter((s) => s !== 429).map((s): Row => ({ name: `status ${s}`, method: s === 204 ? 'DELETE' : 'GET', path: `/__t/status/${s}`, ...(s === 401 ? { only: 'oauth2' as const } : {}) })),
   { name: 'status 206 (Range)', path: '/__t/range', headers: { range: 'bytes=10-19' } },
   { name: 'status 304 (If-None-Match)', path: '/__t/etag', headers: { 'if-none-match': '"v1-etag"' } },
   ...BODIES.map((b): Row => ({ name: `body ${b}`, path: `/__t/body/${b}` })),
@@ -40,6 +43,8 @@ const ROWS: Row[] = [
   { name: 'early 413 before a 4 MiB body is read', method: 'POST', path: '/__t/early', body: Buffer.alloc(4 * 1024 * 1024, 1), headers: { 'content-type': 'application/octet-stream' } },
   { name: 'slow client, 8 KiB body', method: 'POST', path: '/__t/echo', body: Buffer.alloc(8 * 1024, 2), slow: true, headers: { 'content-type': 'application/octet-stream' } },
   { name: 'slow client, 256 KiB body', method: 'POST', path: '/__t/echo', body: Buffer.alloc(256 * 1024, 3), slow: true, headers: { 'content-type': 'application/octet-stream' } },
+  // Last: it pauses the calls after it (Retry-After: 7).
+  { name: 'status 429', path: '/__t/status/429' },
 ];
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
@@ -56,29 +61,31 @@ function comparable(a: Answer, through: boolean) {
 describe('transparency: through tokenrelay equals direct', () => {
   let akool: FakeVendor;
   let oauth: FakeOAuth2;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
-  const upstreams: Array<{ name: 'akool' | 'oauth2'; prefix: string; direct: () => string; token: () => string }> = [];
+  const upstreams: Array<{ name: 'akool' | 'oauth2'; prefix: string; direct: () => string; token: () => string; fetches: () => number }> = [];
 
   beforeAll(async () => {
     akool = await startFakeVendor('akool');
     oauth = await startFakeOAuth2();
-    relay = await startRelay({
-      akool: { prefix: '/akool', target: akool.url, auth: { type: 'akool', ...akool.credentials } },
-      oauth2: { prefix: '/o', target: oauth.url, auth: { type: 'oauth2', tokenUrl: `${oauth.url}/oauth/token`, clientId: oauth.clientId, clientSecret: oauth.clientSecret } },
-    });
-    // A first call through each upstream, so the token the direct calls carry is known.
-    expect((await relay.get('/akool/warm')).status).toBe(200);
-    expect((await relay.get('/o/api/warm')).status).toBe(200);
     upstreams.push(
-      { name: 'akool', prefix: '/akool', direct: () => akool.url, token: () => akool.issued[0]! },
-      { name: 'oauth2', prefix: '/o', direct: () => oauth.url, token: () => oauth.issued[0]! },
+      { name: 'akool', prefix: '/akool', direct: () => akool.url, token: () => akool.issued.at(-1)!, fetches: () => akool.counts.tokenFetches },
+      { name: 'oauth2', prefix: '/o', direct: () => oauth.url, token: () => oauth.issued.at(-1)!, fetches: () => oauth.tokenFetches },
     );
   });
   afterAll(async () => {
-    await relay.close();
     await akool.close();
     await oauth.close();
   });
+
+  /** A tokenrelay of its own per client (a 429 pauses its credential), warmed: its token is known. */
+  async function freshRelay() {
+    const relay = await startRelay({
+      akool: { prefix: '/akool', target: akool.url, auth: { type: 'akool', ...akool.credentials } },
+      oauth2: { prefix: '/o', target: oauth.url, auth: { type: 'oauth2', tokenUrl: `${oauth.url}/oauth/token`, clientId: oauth.clientId, clientSecret: oauth.clientSecret } },
+    });
+    expect((await relay.get('/akool/warm')).status).toBe(200);
+    expect((await relay.get('/o/api/warm')).status).toBe(200);
+    return relay;
+  }
 
   for (const upstream of ['akool', 'oauth2'] as const) {
     for (const client of CLIENTS) {
@@ -90,8 +97,10 @@ describe('transparency: through tokenrelay equals direct', () => {
           headers: { ...r.headers, ...(auth ? { authorization: `Bearer ${u.token()}` } : {}) },
           ...(r.body ? { body: r.body } : {}), ...(r.slow ? { slow: true } : {}),
         });
+        const relay = await freshRelay();
+        const fetched = u.fetches();
         const direct = await client.run(rows.map((r) => req(r, u.direct(), true)));
-        const through = await client.run(rows.map((r) => req(r, `${relay.url}${u.prefix}`, false)));
+        const through = await client.run(rows.map((r) => req(r, `${relay.url}${u.prefix}`, false))).finally(() => relay.close());
         const mismatches: unknown[] = [];
         rows.forEach((r, i) => {
           const d = comparable(direct[i]!, false);
@@ -101,7 +110,7 @@ describe('transparency: through tokenrelay equals direct', () => {
         });
         expect(mismatches).toEqual([]);
         // The same token served every row: nothing in the table is an expired signal.
-        expect(upstream === 'akool' ? akool.counts.tokenFetches : oauth.tokenFetches).toBe(1);
+        expect(u.fetches()).toBe(fetched);
       });
     }
   }

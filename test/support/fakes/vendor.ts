@@ -94,6 +94,8 @@ export interface SeenRequest {
   url: string;
   headers: IncomingMessage['headers'];
   token: string | undefined;
+  /** The account (client id) the token was issued to, when it is a valid token. */
+  account?: string | undefined;
   /** Filled in once the body has been read (also for rejected tokens). */
   body?: { bytes: number; sha256: string };
 }
@@ -104,6 +106,8 @@ export interface FakeVendorOptions {
   /** Signal a revoked token with a real HTTP 401 instead of the vendor's HTTP 200 body code. */
   expiredAsHttp401?: boolean;
   credentials?: [string, string];
+  /** More accounts (id, secret) the vendor knows: tenants with their own. Tokens record whose they are. */
+  accounts?: Array<[string, string]>;
   /** Serve HTTPS with this key and certificate. */
   tls?: { key: string; cert: string };
   /** Compression of JSON answers, as nginx's gzip (default `auto`: when the client asks). */
@@ -121,6 +125,10 @@ export interface FakeVendor {
   seen: SeenRequest[];
   /** Every issued token stops working; new fetches work. */
   revokeAll(): void;
+  /** The tokens of one account stop working; new fetches work. */
+  revokeAccount(id: string): void;
+  /** Token fetches per account id. */
+  fetchesBy: Record<string, number>;
   rejectCredentials(on: boolean): void;
   /** Make the next `times` token fetches fail in the given way (Infinity: until cleared). */
   failTokens(mode: TokenFailure | null, times?: number): void;
@@ -151,6 +159,9 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
   const lifetime = opts.lifetimeSeconds ?? (kind === 'akool' ? 400 * 86400 : kind === 'hitem3d' ? 86400 : 43200 * 60);
   const [id, secret] = opts.credentials ?? [`${kind}-id-${randomBytes(4).toString('hex')}`, `${kind}-SECRET-${randomBytes(12).toString('hex')}`];
   const valid = new Set<string>();
+  /** Which account each issued token belongs to. */
+  const owner = new Map<string, string>();
+  const accounts = new Map<string, string>([[id, secret], ...(opts.accounts ?? [])]);
   const compress = opts.compress ?? 'auto';
   // Every JSON answer as a vendor behind nginx sends it: compressed when the client asks.
   const sendJson = (res: ServerResponse, status: number, body: unknown) => nginxJson(res.req, res, status, body, compress);
@@ -166,6 +177,10 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     issued: [],
     seen: [],
     revokeAll: () => valid.clear(),
+    revokeAccount: (acct) => {
+      for (const [tok, who] of owner) if (who === acct) valid.delete(tok);
+    },
+    fetchesBy: {},
     rejectCredentials: (on) => void (reject = on),
     failTokens: (mode, times = Infinity) => void (failure = mode ? { mode, left: times } : null),
     failEvery: (n, mode = 'http500') => void (every = n ? { n, mode } : null),
@@ -199,9 +214,11 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
       return sendJson(res, 200, t.badCredentials);
     }
     const creds = t.readCredentials(req, body.text);
-    if (reject || !creds || creds[0] !== id || creds[1] !== secret) return sendJson(res, 200, t.badCredentials);
+    if (reject || !creds || accounts.get(creds[0]) !== creds[1]) return sendJson(res, 200, t.badCredentials);
     const tok = kind === 'baidu-aiob' ? randomBytes(24).toString('hex') : jwt(lifetime);
     valid.add(tok);
+    owner.set(tok, creds[0]);
+    fake.fetchesBy[creds[0]] = (fake.fetchesBy[creds[0]] ?? 0) + 1;
     fake.issued.push(tok);
     sendJson(res, 200, t.tokenAnswer(tok, creds, lifetime));
   }
@@ -210,7 +227,7 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
     fake.counts.requests++;
     const auth = req.headers.authorization;
     const tok = auth === undefined ? undefined : t.scheme ? (auth.startsWith(`${t.scheme} `) ? auth.slice(t.scheme.length + 1) : undefined) : auth;
-    const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, token: tok };
+    const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, token: tok, account: tok && valid.has(tok) ? owner.get(tok) : undefined };
     fake.seen.push(entry);
     const u = new URL(req.url ?? '/', 'http://fake');
     const read = async () => {
@@ -238,6 +255,12 @@ export async function startFakeVendor(kind: VendorKind, opts: FakeVendorOptions 
       return opts.expiredAsHttp401 ? sendJson(res, 401, t.expired) : sendJson(res, 200, t.expired);
     }
     if (u.pathname === '/__t/early' || u.pathname === '/__t/echo') return scenario(req, res);
+    // The vendor's own rate limit: 429 with Retry-After (seconds), as nginx's limit_req or an API gateway sends.
+    if (u.pathname === '/__429') {
+      await read();
+      res.setHeader('retry-after', u.searchParams.get('retry') ?? '1');
+      return sendJson(res, 429, { code: 429, msg: 'Too Many Requests' });
+    }
     if (u.pathname.startsWith('/__t/')) return void (await read(), scenario(req, res));
     if (u.pathname === '/__sse') return sse(res, Number(u.searchParams.get('events') ?? 3), Number(u.searchParams.get('interval') ?? 100));
     if (u.pathname === '/__download') return download(res, Number(u.searchParams.get('bytes') ?? 1024));
