@@ -1,0 +1,135 @@
+/**
+ * One client request, from its head to the forwarder: the checks that refuse it before any
+ * token is touched (target, method, header count, the inbound key and whose it is, the route,
+ * allow-lists, a tenant's account), the tenant's limits, `Expect: 100-continue`, then the
+ * forwarder; and once it is done, the access-log line and the metrics.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TokenRelayError } from './util/errors.js';
+import { requestIdFrom, sendError } from './proxy/respond.js';
+import { tooManyHeaders } from './proxy/listener.js';
+import { refuseEarly, upstreamError, type RequestContext } from './proxy/forwarder.js';
+import { checkMethod, checkTarget, isAllowed } from './proxy/guard.js';
+import { rateLimitHeaders, refusalError, tenantAccount } from './proxy/tenancy.js';
+import type { AccessEntry, Logger } from './telemetry/logger.js';
+import type { Metrics } from './telemetry/metrics.js';
+import type { Admission, Admitted, Counters } from './limits/policy.js';
+import type { Runtime } from './runtime.js';
+
+export interface RequestDeps {
+  runtime: () => Runtime;
+  logger: Logger;
+  metrics: Metrics;
+  accessLog: (e: AccessEntry) => void;
+  counters: Counters;
+  /** The admin endpoints on the app port (when there is no admin port); false: not one. */
+  admin: (path: string, method: string, res: ServerResponse, detailed: boolean) => boolean;
+  shuttingDown: () => boolean;
+}
+
+export function createRequestHandler({ runtime, logger, metrics, accessLog, counters, admin, shuttingDown }: RequestDeps) {
+  /**
+   * `expectContinue`: the client sent `Expect: 100-continue` and waits for a 100 before its
+   * body. It gets one only once every check that could refuse the request has passed.
+   */
+  return function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
+    const { route, forward, inboundCheck, config, tenants } = runtime(); // one runtime for the whole request
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (shuttingDown()) res.shouldKeepAlive = false;
+    const bad = checkTarget(req) ?? checkMethod(req.method) ?? tooManyHeaders(req, config.limits.maxHeaderCount);
+    if (bad) return sendError(res, bad);
+    const caller = inboundCheck?.(req);
+    const denied = caller instanceof TokenRelayError ? caller : undefined;
+    // Admin endpoints on the app port: with inbound keys on, details only for a valid key.
+    if (admin(path, req.method ?? 'GET', res, !denied)) return;
+    if (denied) return sendError(res, denied);
+    const tenant = typeof caller === 'string' ? tenants.get(caller) : undefined;
+
+    // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
+    const given = req.headers['x-request-id'];
+    const reqId = requestIdFrom(given);
+    req.headers['x-request-id'] = reqId;
+
+    const matched = route(url);
+    if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`), reqId);
+    const up = matched.upstream;
+    const name = up.plan.name;
+    const method = req.method ?? 'GET';
+    if (!isAllowed(up.plan, method, matched.rest)) {
+      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
+    }
+    const account = tenant ? tenantAccount(tenant, up, method, matched.rest) : undefined;
+    if (account instanceof TokenRelayError) return sendError(res, account, reqId);
+    const started = performance.now();
+    // One object per request: the forwarder's context and, once the answer is done, the
+    // access-log entry (all fields set here, so its shape never changes).
+    const ctx: RequestContext & AccessEntry = {
+      retried: false, reqId, status: 0,
+      upstream: name, method: req.method, path, durationMs: 0, code: undefined, tenant: tenant?.plan.name, account,
+    };
+    let admitted: Admitted | undefined;
+    let limited = false;
+    res.on('close', () => {
+      admitted?.release();
+      const status = res.writableFinished ? (ctx.status || res.statusCode) : 499;
+      const seconds = (performance.now() - started) / 1000;
+      metrics.request(name, status, seconds);
+      ctx.status = status;
+      ctx.durationMs = Math.round(seconds * 1e4) / 10;
+      // SECURITY: the path without its query (queries can carry keys); no header values.
+      accessLog(ctx);
+      if (ctx.tenant) {
+        metrics.tenants.request(ctx.tenant, name, status, limited);
+        metrics.tenants.bytes(ctx.tenant, name, ctx.bytesIn ?? 0, ctx.answer?.bytes ?? 0);
+      }
+    });
+    const fail = (err: unknown): void => {
+      if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
+      const coded = upstreamError(err, name);
+      ctx.code = coded.code;
+      logger.debug({ reqId, upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ reqId, upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
+      if (coded.code === 'UPSTREAM_RATE_LIMITED' && ctx.tenant) {
+        limited = true;
+        metrics.tenants.limited(ctx.tenant, name, 'upstream_pause');
+      }
+      ctx.status = coded.status;
+      // The client may still be sending a body we will not read: don't reuse the connection.
+      if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
+      if (coded.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(coded.retryAfterMs / 1000))));
+      else if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
+      sendError(res, coded, reqId);
+    };
+    const go = (): void => {
+      if (expectContinue) {
+        const refused = refuseEarly(up, req, config.limits.maxBodyBytes, account ? account.tokens : up.tokens);
+        if (refused) return fail(refused);
+        res.writeContinue();
+      }
+      forward(req, res, up, matched.rest, ctx).catch(fail);
+    };
+    const spec = tenant?.spec;
+    if (!spec) return go();
+    // The tenant's limits, before any token is fetched or any byte is sent upstream.
+    const settle = (a: Admission): void => {
+      if (a.ok) {
+        if (res.destroyed) return a.release(); // the client left while it was checked
+        admitted = a;
+        return go();
+      }
+      limited = true;
+      metrics.tenants.limited(spec.name, name, a.reason);
+      for (const [k, v] of Object.entries(rateLimitHeaders(spec, a, counters.quota(spec)))) res.setHeader(k, v);
+      fail(refusalError(a, spec.name, name));
+    };
+    const a = counters.admit(spec);
+    if (a instanceof Promise) a.then(settle, fail);
+    else settle(a);
+  };
+}
