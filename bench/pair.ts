@@ -1,7 +1,9 @@
 /**
  * `npm run bench:pair -- A B [WORKLOAD]`: two servers side by side on one workload, for A/B work.
  * Each of A and B is `tokenrelay` (this checkout's dist/), a path to another build's dist/cli.js
- * (say, a `git worktree` of main), `undici` or `http-proxy` (the benchmark's pass-throughs).
+ * (say, a `git worktree` of main), `undici` or `http-proxy` (the benchmark's pass-throughs), or
+ * `tenant` / `tenant-redis` (this checkout with one tenant whose rate limit never refuses,
+ * counted in this process or in a redis-server the script starts).
  * WORKLOAD (or PAIR_WORKLOAD) is any of `npm run bench`'s: get (default), post-1k, post-64k,
  * post-1m, post-8m (multipart), connections-1000, upload, download (300 MB streams).
  * Loads run A and B *at the same time*, both on core 0 with the upstream: their requests/s
@@ -17,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, pinned, rss, runScript, startNode, tokenrelayConfig, tokenrelayNodeFlags, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, type Server } from './servers.js';
 import { POSTS, stream } from './workloads.js';
 
 const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
@@ -40,6 +42,12 @@ const SHAPES: Record<string, () => Shape> = {
 
 async function start(spec: string, target: string, upstreamPort: number): Promise<Server> {
   if (spec === 'undici' || spec === 'http-proxy') return startNode(spec, ['bench/roles.mjs', spec, target], /READY (\d+)/);
+  if (spec === 'tenant') return startTokenrelay(spec, upstreamPort, tenantConfig());
+  if (spec === 'tenant-redis') {
+    const url = await startRedisServer();
+    if (!url) throw new Error('tenant-redis needs redis-server (apt-get install -y redis-server)');
+    return startTokenrelay(spec, upstreamPort, tenantConfig(url));
+  }
   const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
   const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');
   writeFileSync(file, tokenrelayConfig(upstreamPort));
@@ -52,7 +60,7 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
   const body = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'a') : shape.body;
   const total = async (s: Server, duration: number) => (await autocannon({
     url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
-    ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers ? { headers: shape.headers } : {}),
+    ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers || s.headers ? { headers: { ...s.headers, ...shape.headers } } : {}),
   })).requests.total;
   await Promise.all([total(sa, 2), total(sb, 2)]); // warm-up
   const ratios: number[] = [];

@@ -15,6 +15,8 @@ export interface Server {
   port: number;
   /** Path prefix the server needs before an upstream path (tokenrelay routes by prefix). */
   prefix: string;
+  /** Headers every request to it carries (a tenant's key). */
+  headers?: Record<string, string>;
 }
 
 export function rss(pid: number): { rss: number; peak: number } {
@@ -81,19 +83,48 @@ export const tokenrelayNodeFlags = (process.env.BENCH_TOKENRELAY_NODE_FLAGS ?? '
  * whole body is copied (the default 256 MiB would drop the copy near the end). For isolating
  * what the copy costs: BENCH_REPLAY_MAX (say `1`: no copy) and BENCH_SPOOL_DIR (say a tmpfs).
  */
-export function tokenrelayConfig(upstreamPort: number): string {
+export function tokenrelayConfig(upstreamPort: number, extra = ''): string {
   const spoolDir = process.env.BENCH_SPOOL_DIR ? `, spoolDir: "${process.env.BENCH_SPOOL_DIR}"` : '';
-  return `listen: { port: 0 }\nreplay: { maxBytes: ${process.env.BENCH_REPLAY_MAX ?? '512MiB'}${spoolDir} }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n`;
+  return `listen: { port: 0 }\nreplay: { maxBytes: ${process.env.BENCH_REPLAY_MAX ?? '512MiB'}${spoolDir} }\nupstreams:\n  akool: { prefix: /akool, target: "http://127.0.0.1:${upstreamPort}", auth: { type: akool, clientId: a, clientSecret: b } }\n${extra}`;
 }
 
-export async function startTokenrelay(name: string, upstreamPort: number): Promise<Server> {
+export const TENANT_KEY = 'bench-tenant-key-0123456789';
+
+/**
+ * One tenant with a rate limit high enough never to refuse (issue: what counting costs), its
+ * limits counted in this process, or with `redisUrl` in Redis (the fleet's way).
+ */
+export function tenantConfig(redisUrl?: string): string {
+  const cache = redisUrl ? `tokenCache: { type: redis, url: "${redisUrl}", keyPrefix: "bench:${Date.now()}:", encryptionKey: "${'A'.repeat(43)}=" }\n` : '';
+  return `${cache}tenants:\n  bench:\n    keys: ["${TENANT_KEY}"]\n    limits: { requestsPerSecond: 1000000, burst: 1000000 }\n`;
+}
+
+/** A redis-server on core 0 with the other servers, when installed (apt-get install -y redis-server). */
+export async function startRedisServer(): Promise<string | undefined> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const port = await freePort();
+  const proc = spawnPinned('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    proc.on('exit', (c) => reject(new Error(`redis-server exited ${c}`)));
+  });
+  proc.stdout!.resume();
+  return `redis://127.0.0.1:${port}`;
+}
+
+export async function startTokenrelay(name: string, upstreamPort: number, extra = ''): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-bench-'));
   const file = join(dir, 'proxy.config.yaml');
-  writeFileSync(file, tokenrelayConfig(upstreamPort));
+  writeFileSync(file, tokenrelayConfig(upstreamPort, extra));
   // As `npm start` and the `tokenrelay` bin run it: `node dist/cli.js`. On Node 22+ that
   // restarts itself with the young-generation size the image sets on its command line
   // (src/ops/node-settings.ts); BENCH_TOKENRELAY_NODE_FLAGS='--max-semi-space-size=N' measures another.
-  return startNode(name, [...tokenrelayNodeFlags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  const server = await startNode(name, [...tokenrelayNodeFlags, 'dist/cli.js', '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
+  return extra.includes('tenants:') ? { ...server, headers: { 'x-tokenrelay-key': TENANT_KEY } } : server;
 }
 
 async function freePort(): Promise<number> {

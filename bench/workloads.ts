@@ -19,7 +19,7 @@ export async function load(s: Server, path: string, duration: number, opts: Load
   const r = await autocannon({
     url: `http://127.0.0.1:${s.port}${s.prefix}${path}`, connections: opts.connections, duration, pipelining: 1,
     ...(opts.method ? { method: opts.method as 'POST' } : {}), ...(opts.body ? { body: opts.body } : {}),
-    ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.expectBody ? { expectBody: opts.expectBody } : {}),
+    ...(opts.headers || s.headers ? { headers: { ...s.headers, ...opts.headers } } : {}), ...(opts.expectBody ? { expectBody: opts.expectBody } : {}),
   });
   const cpuUs = ((cpuSeconds(s.proc.pid!) - cpu0) * 1e6) / Math.max(1, r.requests.total);
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts + (r.mismatches ?? 0), cpuUs };

@@ -13,8 +13,8 @@ import { checkMethod, checkTarget, isAllowed } from './proxy/guard.js';
 import { rateLimitHeaders, refusalError, tenantAccount } from './proxy/tenancy.js';
 import type { AccessEntry, Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
-import type { Admission, Admitted, Counters } from './limits/policy.js';
-import type { Runtime } from './runtime.js';
+import { ADMITTED, type Admission, type Counters } from './limits/policy.js';
+import type { LiveUpstream, Runtime } from './runtime.js';
 
 export interface RequestDeps {
   runtime: () => Runtime;
@@ -27,13 +27,73 @@ export interface RequestDeps {
   shuttingDown: () => boolean;
 }
 
+/** A request in flight: the forwarder's context, the access-log entry, and its limits' state. */
+type Call = RequestContext & AccessEntry & {
+  started: number;
+  /** Refused by a tenant's or an upstream's limit (the usage metric's outcome). */
+  limited: boolean;
+  /** Gives the tenant's concurrency slot back. */
+  release: (() => void) | undefined;
+};
+
 export function createRequestHandler({ runtime, logger, metrics, accessLog, counters, admin, shuttingDown }: RequestDeps) {
+  /** Once the answer is done (or the client gone): slot back, metrics, the access-log line. */
+  function done(ctx: Call, res: ServerResponse): void {
+    ctx.release?.();
+    const status = res.writableFinished ? (ctx.status || res.statusCode) : 499;
+    const seconds = (performance.now() - ctx.started) / 1000;
+    metrics.request(ctx.upstream, status, seconds);
+    ctx.status = status;
+    ctx.durationMs = Math.round(seconds * 1e4) / 10;
+    // SECURITY: the path without its query (queries can carry keys); no header values.
+    accessLog(ctx);
+    if (ctx.tenant) {
+      metrics.tenants.request(ctx.tenant, ctx.upstream, status, ctx.limited);
+      metrics.tenants.bytes(ctx.tenant, ctx.upstream, ctx.bytesIn ?? 0, ctx.answer?.bytes ?? 0);
+    }
+  }
+
+  /** A coded error answer, unless an answer has begun (then the connection is cut) or the client left. */
+  function fail(ctx: Call, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
+    const name = ctx.upstream;
+    const coded = upstreamError(err, name);
+    ctx.code = coded.code;
+    logger.debug({ reqId: ctx.reqId, upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ reqId: ctx.reqId, upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
+    if (coded.code === 'UPSTREAM_RATE_LIMITED' && ctx.tenant) {
+      ctx.limited = true;
+      metrics.tenants.limited(ctx.tenant, name, 'upstream_pause');
+    }
+    ctx.status = coded.status;
+    // The client may still be sending a body we will not read: don't reuse the connection.
+    if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
+    if (coded.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(coded.retryAfterMs / 1000))));
+    else if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
+    sendError(res, coded, ctx.reqId);
+  }
+
+  /** `Expect: 100-continue` answered now that every check passed, then the forwarder. */
+  function proceed(rt: Runtime, ctx: Call, req: IncomingMessage, res: ServerResponse, up: LiveUpstream, rest: string, expectContinue: boolean): void {
+    if (expectContinue) {
+      const refused = refuseEarly(up, req, rt.config.limits.maxBodyBytes, ctx.account ? ctx.account.tokens : up.tokens);
+      if (refused) return fail(ctx, req, res, refused);
+      res.writeContinue();
+    }
+    rt.forward(req, res, up, rest, ctx).catch((err: unknown) => fail(ctx, req, res, err));
+  }
+
   /**
    * `expectContinue`: the client sent `Expect: 100-continue` and waits for a 100 before its
    * body. It gets one only once every check that could refuse the request has passed.
    */
   return function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
-    const { route, forward, inboundCheck, config, tenants } = runtime(); // one runtime for the whole request
+    const rt = runtime(); // one runtime for the whole request
+    const { route, inboundCheck, config, tenants } = rt;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -62,74 +122,32 @@ export function createRequestHandler({ runtime, logger, metrics, accessLog, coun
     }
     const account = tenant ? tenantAccount(tenant, up, method, matched.rest) : undefined;
     if (account instanceof TokenRelayError) return sendError(res, account, reqId);
-    const started = performance.now();
-    // One object per request: the forwarder's context and, once the answer is done, the
-    // access-log entry (all fields set here, so its shape never changes).
-    const ctx: RequestContext & AccessEntry = {
+    // One object per request: the forwarder's context, the state of its limits and, once the
+    // answer is done, the access-log entry (all fields set here, so its shape never changes).
+    const ctx: Call = {
       retried: false, reqId, status: 0,
       upstream: name, method: req.method, path, durationMs: 0, code: undefined, tenant: tenant?.plan.name, account,
+      started: performance.now(), limited: false, release: undefined,
     };
-    let admitted: Admitted | undefined;
-    let limited = false;
-    res.on('close', () => {
-      admitted?.release();
-      const status = res.writableFinished ? (ctx.status || res.statusCode) : 499;
-      const seconds = (performance.now() - started) / 1000;
-      metrics.request(name, status, seconds);
-      ctx.status = status;
-      ctx.durationMs = Math.round(seconds * 1e4) / 10;
-      // SECURITY: the path without its query (queries can carry keys); no header values.
-      accessLog(ctx);
-      if (ctx.tenant) {
-        metrics.tenants.request(ctx.tenant, name, status, limited);
-        metrics.tenants.bytes(ctx.tenant, name, ctx.bytesIn ?? 0, ctx.answer?.bytes ?? 0);
-      }
-    });
-    const fail = (err: unknown): void => {
-      if (res.destroyed || (res.writableEnded && !res.headersSent)) return; // client already gone
-      const coded = upstreamError(err, name);
-      ctx.code = coded.code;
-      logger.debug({ reqId, upstream: name, code: coded.code, cause: (err as { code?: string }).code }, 'request failed');
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (coded.code === 'UPSTREAM_UNREACHABLE') logger.warn({ reqId, upstream: name, code: coded.code, detail: coded.message }, 'upstream error');
-      if (coded.code === 'UPSTREAM_RATE_LIMITED' && ctx.tenant) {
-        limited = true;
-        metrics.tenants.limited(ctx.tenant, name, 'upstream_pause');
-      }
-      ctx.status = coded.status;
-      // The client may still be sending a body we will not read: don't reuse the connection.
-      if (coded.code === 'BODY_TOO_LARGE' || !req.complete) res.shouldKeepAlive = false;
-      if (coded.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(coded.retryAfterMs / 1000))));
-      else if (coded.code === 'OVERLOADED') res.setHeader('retry-after', '1');
-      sendError(res, coded, reqId);
-    };
-    const go = (): void => {
-      if (expectContinue) {
-        const refused = refuseEarly(up, req, config.limits.maxBodyBytes, account ? account.tokens : up.tokens);
-        if (refused) return fail(refused);
-        res.writeContinue();
-      }
-      forward(req, res, up, matched.rest, ctx).catch(fail);
-    };
+    res.on('close', () => done(ctx, res));
     const spec = tenant?.spec;
-    if (!spec) return go();
+    if (!spec) return proceed(rt, ctx, req, res, up, matched.rest, expectContinue);
     // The tenant's limits, before any token is fetched or any byte is sent upstream.
-    const settle = (a: Admission): void => {
-      if (a.ok) {
-        if (res.destroyed) return a.release(); // the client left while it was checked
-        admitted = a;
-        return go();
-      }
-      limited = true;
-      metrics.tenants.limited(spec.name, name, a.reason);
-      for (const [k, v] of Object.entries(rateLimitHeaders(spec, a, counters.quota(spec)))) res.setHeader(k, v);
-      fail(refusalError(a, spec.name, name));
-    };
     const a = counters.admit(spec);
-    if (a instanceof Promise) a.then(settle, fail);
+    // Admitted at once with nothing to give back (the common case): no closure made.
+    if (a === ADMITTED) return proceed(rt, ctx, req, res, up, matched.rest, expectContinue);
+    const settle = (x: Admission): void => {
+      if (x.ok) {
+        if (res.destroyed) return x.release(); // the client left while it was checked
+        ctx.release = x.release;
+        return proceed(rt, ctx, req, res, up, matched.rest, expectContinue);
+      }
+      ctx.limited = true;
+      metrics.tenants.limited(spec.name, name, x.reason);
+      for (const [k, v] of Object.entries(rateLimitHeaders(spec, x, counters.quota(spec)))) res.setHeader(k, v);
+      fail(ctx, req, res, refusalError(x, spec.name, name));
+    };
+    if (a instanceof Promise) a.then(settle, (err: unknown) => fail(ctx, req, res, err));
     else settle(a);
   };
 }

@@ -49,19 +49,21 @@ export function fleetCounters({ redis, connected, logger, now = Date.now }: {
   }
 
   return {
-    async admit(spec) {
+    admit(spec) {
       if (!connected()) {
         fellBack();
         return admitLocally(spec);
       }
-      try {
-        const a = await redis.admit(spec);
+      // A leased rate answers at once (no promise); the rest asks Redis.
+      const a = redis.admit(spec);
+      if (!(a instanceof Promise)) return a;
+      return a.then((x) => {
         cameBack();
-        return a;
-      } catch (err) {
+        return x;
+      }, (err: unknown) => {
         fellBack(err);
         return admitLocally(spec);
-      }
+      });
     },
     async reserve(key: string, rate: RateSpec) {
       if (!connected()) return local.reserve(key, { perSecond: rate.perSecond / redis.replicas(), burst: Math.max(1, Math.floor(rate.burst / redis.replicas())) });

@@ -4,7 +4,7 @@
  * cache); behind the fleet's Redis it is the fallback, where every limit is this replica's share
  * (the limit divided by the live replicas last seen) and a quota goes on from its last count.
  */
-import { noop, share, type Admission, type Counters, type LimitSpec, type QuotaView, type RateSpec } from './policy.js';
+import { ADMITTED, share, type Admission, type Counters, type LimitSpec, type QuotaView, type RateSpec } from './policy.js';
 import { quotaWindow } from './windows.js';
 
 interface State {
@@ -63,7 +63,7 @@ export function localCounters({ now, divisor = () => 1 }: { now: () => number; d
       }
       if (spec.rate) s.tokens = tokens - 1;
       if (spec.quota) s.used++;
-      if (spec.concurrent === undefined) return { ok: true, release: noop };
+      if (spec.concurrent === undefined) return ADMITTED;
       s.inflight++;
       let held = true;
       return {

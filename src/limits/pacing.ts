@@ -66,6 +66,7 @@ export class Cooldowns {
   }
   /** ms left of a pause, 0 when none. */
   remaining(key: string): number {
+    if (this.until.size === 0) return 0;
     const u = this.until.get(key);
     if (u === undefined) return 0;
     const left = u - this.now();

@@ -55,6 +55,9 @@ export interface Counters {
 
 export const noop = (): void => {};
 
+/** An admission with nothing to give back (no concurrency limit): one object for all. */
+export const ADMITTED: Admitted = Object.freeze({ ok: true as const, release: noop });
+
 /** A limit as a fraction of itself (a replica's share of the fleet's), never below 1. */
 export function share(n: number, of: number): number {
   return Math.max(1, Math.floor(n / Math.max(1, of)));

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { noop, type Admission, type Counters, type LimitSpec, type RateSpec } from './policy.js';
+import { ADMITTED, noop, type Admission, type Counters, type LimitSpec, type RateSpec } from './policy.js';
 import { quotaWindow } from './windows.js';
 
 // KEYS: bucket, calls in flight, quota counter. ARGV: perSecond (0: none), burst, concurrent
@@ -50,6 +50,23 @@ if quota > 0 then
 end
 return {0, 0, used}`;
 
+// A lease of up to ARGV[3] tokens from a bucket (a high rate is not worth a round trip a call),
+// after giving back ARGV[4] left of the last lease. KEYS: bucket. ARGV: perSecond, burst,
+// wanted, given back. Returns {taken, retry ms}.
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ps, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * ps / 1000 + tonumber(ARGV[4]))
+local take = math.min(want, math.floor(tokens))
+if take < 1 then return {0, math.ceil((1 - tokens) * 1000 / ps)} end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - take), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / ps) + 1000)
+return {take, 0}`;
+
 // GCRA reservation. KEYS: the key's theoretical arrival time. ARGV: interval ms, burst.
 const RESERVE = `
 local t = redis.call('TIME')
@@ -59,13 +76,17 @@ local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + interva
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
 return math.max(0, math.ceil(tat - burst * interval - now))`;
 
+/** How much of a high rate a replica takes from the fleet's bucket at once: 10 ms worth. */
+const LEASE_MS = 10;
+
 type Scripted = (Redis | Cluster) & {
+  rateTake(k: string, perSecond: number, burst: number, want: number, givenBack: number): Promise<[number, number]>;
   tenantAdmit(k1: string, k2: string, k3: string, ...args: Array<string | number>): Promise<[number, number, number]>;
   paceReserve(k: string, interval: number, burst: number): Promise<number>;
 };
 
 export interface RedisCounters extends Counters {
-  admit(spec: LimitSpec): Promise<Admission>;
+  admit(spec: LimitSpec): Admission | Promise<Admission>;
   reserve(key: string, rate: RateSpec): Promise<number>;
   /** Live replicas at the last heartbeat (this one included). */
   replicas(): number;
@@ -80,6 +101,9 @@ export function redisCounters({ client, keyPrefix, now = Date.now, leaseMs = 60_
   const redis = client as Scripted;
   redis.defineCommand('tenantAdmit', { numberOfKeys: 3, lua: ADMIT });
   redis.defineCommand('paceReserve', { numberOfKeys: 1, lua: RESERVE });
+  redis.defineCommand('rateTake', { numberOfKeys: 1, lua: TAKE });
+  /** Rate tokens leased from Redis, per tenant, spent here until the lease ends. */
+  const leased = new Map<string, { left: number; until: number; used: number; size: number; taking?: Promise<Admission> | undefined }>();
   const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
   let seq = 0;
   let live = 1;
@@ -105,28 +129,72 @@ export function redisCounters({ client, keyPrefix, now = Date.now, leaseMs = 60_
   timer.unref();
   void beat();
 
+  /**
+   * A rate-only limit of more than ~100 calls a second: tokens are taken from the fleet's bucket
+   * a lease at a time and spent here, so most calls need no round trip. A lease is at most
+   * `LEASE_MS` of the rate, and about twice what this replica spent in its last one; what is left
+   * when it ends goes back with the next take. The fleet's count stays that of the bucket: never
+   * over the limit, and under it only by what replicas hold for at most `LEASE_MS`.
+   */
+  function admitLeased(spec: LimitSpec & { rate: RateSpec }, max: number): Admission | Promise<Admission> {
+    let l = leased.get(spec.name);
+    if (!l) leased.set(spec.name, (l = { left: 0, until: 0, used: 0, size: 2 }));
+    const lease = l;
+    if (lease.left > 0 && now() < lease.until) {
+      lease.left--;
+      lease.used++;
+      return ADMITTED;
+    }
+    if (!lease.taking) {
+      const givenBack = lease.left;
+      lease.size = Math.min(max, Math.max(2, 2 * lease.used));
+      lease.left = 0;
+      lease.used = 0;
+      lease.taking = redis.rateTake(key(spec.name, 'rate'), spec.rate.perSecond, spec.rate.burst, lease.size, givenBack).then(([taken, retry]) => {
+        lease.taking = undefined;
+        if (taken < 1) return { ok: false, reason: 'rate', retryAfterMs: Number(retry) } as Admission;
+        lease.left = taken;
+        lease.until = now() + LEASE_MS;
+        return ADMITTED as Admission;
+      }, (err: unknown) => {
+        lease.taking = undefined;
+        throw err;
+      });
+    }
+    // Everyone who came while the lease was being taken tries again on it.
+    return lease.taking.then((a) => (a.ok ? admitLeased(spec, max) : a));
+  }
+
+  async function admitExactly(spec: LimitSpec): Promise<Admission> {
+    const w = spec.quota ? quotaWindow(spec.quota.per, now()) : undefined;
+    const member = spec.concurrent !== undefined ? `${id}:${++seq}` : '';
+    const [code, retry, used] = await redis.tenantAdmit(
+      key(spec.name, 'rate'), key(spec.name, 'inflight'), key(spec.name, `quota:${w?.id ?? ''}`),
+      spec.rate?.perSecond ?? 0, spec.rate?.burst ?? 0, spec.concurrent ?? 0, member, leaseMs,
+      spec.quota?.requests ?? 0, w ? w.endsAt - now() + 60_000 : 0,
+    );
+    if (w) seen.set(spec.name, { windowId: w.id, used: Number(used) });
+    if (code === 1) return { ok: false, reason: 'rate', retryAfterMs: Number(retry) };
+    if (code === 2) return { ok: false, reason: 'concurrency', retryAfterMs: Number(retry) };
+    if (code === 3) return { ok: false, reason: 'quota', retryAfterMs: w!.endsAt - now() };
+    if (!member) return ADMITTED;
+    const k = key(spec.name, 'inflight');
+    leases.set(member, k);
+    return {
+      ok: true,
+      release() {
+        if (leases.delete(member)) redis.zrem(k, member).catch(noop);
+      },
+    };
+  }
+
   return {
-    async admit(spec) {
-      const w = spec.quota ? quotaWindow(spec.quota.per, now()) : undefined;
-      const member = spec.concurrent !== undefined ? `${id}:${++seq}` : '';
-      const [code, retry, used] = await redis.tenantAdmit(
-        key(spec.name, 'rate'), key(spec.name, 'inflight'), key(spec.name, `quota:${w?.id ?? ''}`),
-        spec.rate?.perSecond ?? 0, spec.rate?.burst ?? 0, spec.concurrent ?? 0, member, leaseMs,
-        spec.quota?.requests ?? 0, w ? w.endsAt - now() + 60_000 : 0,
-      );
-      if (w) seen.set(spec.name, { windowId: w.id, used: Number(used) });
-      if (code === 1) return { ok: false, reason: 'rate', retryAfterMs: Number(retry) };
-      if (code === 2) return { ok: false, reason: 'concurrency', retryAfterMs: Number(retry) };
-      if (code === 3) return { ok: false, reason: 'quota', retryAfterMs: w!.endsAt - now() };
-      if (!member) return { ok: true, release: noop };
-      const k = key(spec.name, 'inflight');
-      leases.set(member, k);
-      return {
-        ok: true,
-        release() {
-          if (leases.delete(member)) redis.zrem(k, member).catch(noop);
-        },
-      };
+    admit(spec) {
+      if (spec.rate && spec.concurrent === undefined && !spec.quota) {
+        const block = Math.floor((spec.rate.perSecond * LEASE_MS) / 1000);
+        if (block >= 2) return admitLeased(spec as LimitSpec & { rate: RateSpec }, block);
+      }
+      return admitExactly(spec);
     },
     async reserve(k, rate) {
       const interval = 1000 / rate.perSecond;

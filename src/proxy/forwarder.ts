@@ -94,7 +94,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
    * Sends the final answer. The replay copy goes first: no resend can follow, and its spool file
    * is gone before the client can see the answer (nothing is recorded after it).
    */
-  function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext, replay: ReplayBody | undefined): void {
+  function reply(res: ServerResponse, answer: UpstreamAnswer, ctx: RequestContext, replay: ReplayBody | undefined, scope: string): void {
     replay?.release();
     ctx.status = answer.statusCode;
     ctx.answer = answer;
@@ -102,7 +102,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     // (UPSTREAM_RATE_LIMITED) rather than hammer it. Its own 429 goes to the client unchanged.
     if (answer.statusCode === 429) {
       const ms = retryAfterMs(answer.headers['retry-after'], Date.now());
-      if (ms && ctx.account) cooldowns.note(ctx.account.scope, ms);
+      if (ms) cooldowns.note(scope, ms);
     }
     // Answered before the client finished its body (an early 4xx): close after the answer
     // rather than read the rest of a body nobody will use.
@@ -126,8 +126,9 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const tokens = ctx.account ? ctx.account.tokens : up.tokens;
     const refused = refuseEarly(up, req, maxBodyBytes, tokens);
     if (refused || !tokens) throw refused ?? new TokenRelayError('CREDENTIALS_MISSING');
-    ctx.account ??= { tokens, scope: plan.name };
-    const paused = cooldowns.remaining(ctx.account.scope);
+    // Whose credential this call uses: a vendor's 429 pauses that one's calls only.
+    const scope = ctx.account?.scope ?? plan.name;
+    const paused = cooldowns.remaining(scope);
     if (paused > 0) {
       throw new TokenRelayError('UPSTREAM_RATE_LIMITED', `${plan.name} asked for a pause (429 Retry-After): ${Math.ceil(paused / 1000)} s left`, { upstream: plan.name, retryAfterMs: paused });
     }
@@ -168,7 +169,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
       const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
-      if (!judge(up, first)) return reply(res, first, ctx, replay);
+      if (!judge(up, first)) return reply(res, first, ctx, replay, scope);
 
       // Expired. The body must be whole before it can be resent.
       if (replay && !replay.replayable) {
@@ -177,7 +178,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
           if (replay.error) throw replay.error;
           metrics.retry(plan.name, 'not_replayable');
           logger.warn({ reqId: ctx.reqId, upstream: plan.name, event: 'retry_skipped', reason: replay.overflowReason ?? 'body_incomplete' }, 'expired token, request not replayable');
-          return reply(res, first, ctx, replay);
+          return reply(res, first, ctx, replay, scope);
         }
       }
       if (!first.peeked?.ended) first.dump();
@@ -192,7 +193,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
       metrics.retry(plan.name, judge(up, second) ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
-      return reply(res, second, ctx, replay);
+      return reply(res, second, ctx, replay, scope);
     } catch (err) {
       // The body's own failure (too large, client gone) explains an upstream error better.
       throw replay?.error ?? err;

@@ -71,13 +71,21 @@ export function createInboundCheck(inbound: InboundPlan | undefined, tenants: re
   // neither a key's length nor which key matched shows in the timing.
   const keys = [...inbound.keys.map((k) => ({ d: digest(k), owner: null as Caller })), ...tenants.flatMap((t) => t.keys.map((k) => ({ d: digest(k), owner: t.name as Caller })))];
   const { header } = inbound;
+  // Keys already found valid, so a key's every call does not pay a SHA-256: only valid keys are
+  // kept (a flood of wrong ones cannot grow it), and a hit says no more than the answer does.
+  const known = new Map<string, Caller>();
   return function inboundCheck(req: IncomingMessage): Caller | TokenRelayError {
     const presented = req.headers[header];
     if (typeof presented === 'string' && presented !== '' && keys.length > 0) {
+      const hit = known.get(presented);
+      if (hit !== undefined) return hit;
       const d = digest(presented);
       let found: Caller | undefined;
       for (const k of keys) if (timingSafeEqual(d, k.d)) found = k.owner;
-      if (found !== undefined) return found;
+      if (found !== undefined) {
+        if (known.size < 4096) known.set(presented, found);
+        return found;
+      }
     }
     return new TokenRelayError('INBOUND_UNAUTHORIZED', `a valid key is required in the ${inbound.header} header`);
   };

@@ -35,13 +35,24 @@ export function tenantAccount(t: TenantRuntime, up: { plan: UpstreamPlan; tokens
   if (rules && !matchesRules(rules, method, rest)) {
     return new TokenRelayError('NOT_ALLOWED', `${method} ${rest.split('?')[0]!.slice(0, 200)} is not on tenant ${tenant}'s allow-list for ${name}`, { upstream: name });
   }
-  if (!t.own.has(name)) return { tokens: up.tokens, scope: name };
+  if (!t.own.has(name)) return upstreamAccount(up);
   const tokens = t.own.get(name);
   // SECURITY: a tenant with its own account never falls back to the upstream's.
   if (!tokens) {
     return new TokenRelayError('CREDENTIALS_MISSING', `tenant ${tenant}'s credentials for ${name} are missing: ${t.plan.credentials[name]?.missing.join(', ')}`, { upstream: name });
   }
-  return { tokens, scope: `${name}/${tenant}` };
+  let a = ownAccounts.get(tokens);
+  if (!a) ownAccounts.set(tokens, (a = { tokens, scope: `${name}/${tenant}` }));
+  return a;
+}
+
+// One account object per token provider, not one per call.
+const ownAccounts = new WeakMap<TokenProvider, Account>();
+const upstreamAccounts = new WeakMap<object, Account>();
+function upstreamAccount(up: { plan: UpstreamPlan; tokens: TokenProvider | undefined }): Account {
+  let a = upstreamAccounts.get(up);
+  if (!a || a.tokens !== up.tokens) upstreamAccounts.set(up, (a = { tokens: up.tokens, scope: up.plan.name }));
+  return a;
 }
 
 /** The coded error for a limit's refusal: 429 with its Retry-After. */

@@ -34,6 +34,11 @@ export class FastCounter extends Custom<{ v: number }> {
     const s = this.seriesFor(labels, () => ({ v: 0 }));
     return () => void s.v++;
   }
+  /** A function that adds `n` to the series with these labels. */
+  adder(labels: Labels): (n: number) => void {
+    const s = this.seriesFor(labels, () => ({ v: 0 }));
+    return (n) => void (s.v += n);
+  }
   async get() {
     const values = [...this.series.values()].map(({ labels, s }) => ({ labels: { ...labels }, value: s.v }));
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
