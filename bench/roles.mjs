@@ -103,6 +103,12 @@ if (role === 'upstream') {
     res.end();
   });
   ready(createServer((req, res) => proxy.web(req, res)));
+} else if (role === 'collector') {
+  // An OpenTelemetry collector's OTLP/HTTP endpoint that takes every export and keeps nothing.
+  ready(createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  }));
 } else {
   process.stderr.write(`unknown role ${role}\n`);
   process.exit(2);

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayNodeFlags, type Server } from './servers.js';
+import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
 import { burst, load, median, POSTS, refreshUnderLoad, rounds as interleaved, stream, vsBest, type Load } from './workloads.js';
 
 type StreamRun = Awaited<ReturnType<typeof stream>>;
@@ -93,12 +93,17 @@ async function main() {
   log(`  1,000 connections: ${manyPeers.map((x) => `${x.name} ${Math.round(median(thousand.get(x.name)!.map((l) => l.rps)))}`).join(', ')}; tokenrelay peak ${(thousandPeak / MB).toFixed(0)} MB`);
 
   // Tenants: the GET load with one tenant whose rate limit never refuses, counted in this process
-  // and in Redis (when redis-server is installed), against tokenrelay without tenants.
+  // and in Redis (when redis-server is installed), and tracing on at 0.1: each against tokenrelay
+  // as configured for the GET rounds (no tenants, tracing off), round by round.
   const redisUrl = await startRedisServer();
   if (!redisUrl) log('bench: redis-server not installed (apt-get install -y redis-server): the Redis tenant row is left out');
+  // Tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing, in the same rounds.
+  const collector = await startNode('collector', ['bench/roles.mjs', 'collector'], /READY (\d+)/);
   const tenantServers = [servers[0]!, await startTokenrelay('tenant', upstream.port, tenantConfig()),
-    ...(redisUrl ? [await startTokenrelay('tenant (redis)', upstream.port, tenantConfig(redisUrl))] : [])];
-  for (const x of tenantServers.slice(1)) await load(x, path, smoke ? 1 : 2, { connections });
+    ...(redisUrl ? [await startTokenrelay('tenant (redis)', upstream.port, tenantConfig(redisUrl))] : []),
+    await startTokenrelay('traced', upstream.port, tracingConfig(collector.port))];
+  // A longer warm-up: a process that loads more code (the OpenTelemetry SDK, ioredis) takes longer to settle.
+  for (const x of tenantServers.slice(1)) await load(x, path, smoke ? 1 : 6, { connections });
   const tenantRuns = await interleaved(tenantServers, workloadRounds, (x) => load(x, path, seconds, { connections }));
   const vsPlain = (n: string) => median(tenantRuns.get(n)!.map((x, i) => x.rps / tenantRuns.get('tokenrelay')![i]!.rps));
   const tenantVs = tenantServers.slice(1).map((x) => ({ name: x.name, ratio: vsPlain(x.name), rps: median(tenantRuns.get(x.name)!.map((l) => l.rps)), errors: tenantRuns.get(x.name)!.reduce((a, l) => a + l.errors, 0) }));
@@ -164,7 +169,8 @@ async function main() {
     ['300 MB download: ≥ 0.95× MB/s; RSS growth < 16 MiB', downVs >= 0.95 && trDown.growth < 16 * 2 ** 20, `${fmt(downVs)}, ${mib(trDown.growth)}`],
     ['1,000 kept-alive connections, GET: ≥ 0.9× requests/s; RSS < 150 MB', thousandVs >= 0.9 && thousandPeak < 150 * MB, `${fmt(thousandVs)}, ${(thousandPeak / MB).toFixed(0)} MB`],
     ['a refresh mid 1 MiB POST load: no failed request; that second ≥ 0.8×', refresh.errors === 0 && refresh.ratio >= 0.8, `${refresh.errors} failed, ${fmt(refresh.ratio)}`],
-    ...tenantVs.map((t) => [`GET with one ${t.name === 'tenant' ? 'tenant, limits in memory' : 'tenant, limits in Redis'} (a rate limit that never refuses): ≥ 0.9× tokenrelay without tenants`, t.ratio >= 0.9 && t.errors === 0, `${fmt(t.ratio)}${t.errors ? `, ${t.errors} errors` : ''}`] as const),
+    ...tenantVs.map((t) => [t.name === 'traced' ? 'GET with tracing on, sampleRatio 0.1: ≥ 0.9× tokenrelay with tracing off'
+      : `GET with one ${t.name === 'tenant' ? 'tenant, limits in memory' : 'tenant, limits in Redis'} (a rate limit that never refuses): ≥ 0.9× tokenrelay without tenants`, t.ratio >= 0.9 && t.errors === 0, `${fmt(t.ratio)}${t.errors ? `, ${t.errors} errors` : ''}`] as const),
     ['peak RSS under the GET load < 120 MB', tr.peak < 120 * MB, `${(tr.peak / MB).toFixed(0)} MB`],
     ['zero errors', rows.every((r) => r.errors === 0) && cold.errors + revoked.errors === 0, `${rows.reduce((a, r) => a + r.errors, 0) + cold.errors + revoked.errors}`],
     ['cold 1,000: one token fetch', cold.fetches === 1, String(cold.fetches)],

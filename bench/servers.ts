@@ -99,6 +99,11 @@ export function tenantConfig(redisUrl?: string): string {
   return `${cache}tenants:\n  bench:\n    keys: ["${TENANT_KEY}"]\n    limits: { requestsPerSecond: 1000000, burst: 1000000 }\n`;
 }
 
+/** Tracing on at `sampleRatio` (the issue's 0.1), exporting to a collector that keeps nothing. */
+export function tracingConfig(collectorPort: number, sampleRatio = 0.1): string {
+  return `tracing: { endpoint: "http://127.0.0.1:${collectorPort}", sampleRatio: ${sampleRatio} }\n`;
+}
+
 /** A redis-server on core 0 with the other servers, when installed (apt-get install -y redis-server). */
 export async function startRedisServer(): Promise<string | undefined> {
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;

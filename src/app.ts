@@ -22,6 +22,7 @@ import { createUpgradeHandler } from './proxy/websocket.js';
 import { memoryCounters, type CountersHandle } from './limits/fleet.js';
 import { Cooldowns } from './limits/pacing.js';
 import { createRequestHandler } from './request.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 export interface TokenRelayOptions {
   config: RelayConfig;
@@ -33,6 +34,8 @@ export interface TokenRelayOptions {
   shared?: SharedTokenCache;
   /** Where tenant and upstream limits are counted (createCounters(): the fleet's Redis); default: this process. */
   counters?: CountersHandle;
+  /** Traces (createTracing() from `config.tracing`); absent: tracing off. */
+  tracing?: Tracing;
 }
 
 export interface TokenRelay {
@@ -81,7 +84,8 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   };
   const counters = options.counters ?? memoryCounters(() => clock.now());
   const cooldowns = new Cooldowns(() => clock.now());
-  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes), counters: () => counters, cooldowns };
+  const { tracing } = options;
+  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes), counters: () => counters, cooldowns, tracing };
   const accessLog = createAccessLog(logger);
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();
@@ -95,7 +99,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   });
 
   const handle = createRequestHandler({
-    runtime: () => rt, logger, metrics, accessLog, counters, shuttingDown: () => shuttingDown,
+    runtime: () => rt, logger, metrics, accessLog, counters, shuttingDown: () => shuttingDown, tracing,
     admin: (path, method, res, detailed) => !rt.config.admin && admin(path, method, res, detailed),
   });
 
@@ -201,6 +205,8 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       store.close();
       counters.close();
       await shared?.close();
+      // What is batched goes to the collector before the process exits (bounded: 3 s).
+      await tracing?.shutdown();
     },
   };
 }

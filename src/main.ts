@@ -14,6 +14,7 @@ import { createMetrics } from './telemetry/metrics.js';
 import { createReloader } from './ops/reload.js';
 import { createSharedCache } from './tokens/shared-cache-factory.js';
 import { createCounters } from './limits/factory.js';
+import { createTracing } from './telemetry/tracing.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -94,7 +95,10 @@ async function main(argv: string[]): Promise<number> {
   const metrics = createMetrics();
   const shared = await createSharedCache(config, { logger, metrics });
   const counters = await createCounters(config, { logger });
-  const relay = createTokenRelay({ config, logger, metrics, counters, ...(shared ? { shared } : {}) });
+  // The OpenTelemetry SDK is loaded only when tracing is on.
+  const tracing = config.tracing && await createTracing(config.tracing, { onDropped: (n) => metrics.spansDropped(n) });
+  if (config.tracing) logger.info({ event: 'tracing', serviceName: config.tracing.serviceName, sampleRatio: config.tracing.sampler.ratio, parentBased: config.tracing.sampler.parentBased }, 'tracing on (OTLP over HTTP)');
+  const relay = createTokenRelay({ config, logger, metrics, counters, ...(shared ? { shared } : {}), ...(tracing ? { tracing } : {}) });
   try {
     await relay.listen();
   } catch (err) {

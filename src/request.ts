@@ -15,6 +15,7 @@ import type { AccessEntry, Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { ADMITTED, type Admission, type Counters } from './limits/policy.js';
 import type { LiveUpstream, Runtime } from './runtime.js';
+import type { RequestTrace, Tracing } from './telemetry/tracing.js';
 
 export interface RequestDeps {
   runtime: () => Runtime;
@@ -25,6 +26,14 @@ export interface RequestDeps {
   /** The admin endpoints on the app port (when there is no admin port); false: not one. */
   admin: (path: string, method: string, res: ServerResponse, detailed: boolean) => boolean;
   shuttingDown: () => boolean;
+  /** Traces; absent: tracing off. */
+  tracing?: Tracing | undefined;
+}
+
+/** A coded refusal before the request has a context, and its span ended with it. */
+function refuse(res: ServerResponse, trace: RequestTrace | undefined, err: TokenRelayError, reqId?: string): void {
+  sendError(res, err, reqId);
+  trace?.end(err.status, err.code);
 }
 
 /** A request in flight: the forwarder's context, the access-log entry, and its limits' state. */
@@ -36,7 +45,7 @@ type Call = RequestContext & AccessEntry & {
   release: (() => void) | undefined;
 };
 
-export function createRequestHandler({ runtime, logger, metrics, accessLog, counters, admin, shuttingDown }: RequestDeps) {
+export function createRequestHandler({ runtime, logger, metrics, accessLog, counters, admin, shuttingDown, tracing }: RequestDeps) {
   /** Once the answer is done (or the client gone): slot back, metrics, the access-log line. */
   function done(ctx: Call, res: ServerResponse): void {
     ctx.release?.();
@@ -47,6 +56,7 @@ export function createRequestHandler({ runtime, logger, metrics, accessLog, coun
     ctx.durationMs = Math.round(seconds * 1e4) / 10;
     // SECURITY: the path without its query (queries can carry keys); no header values.
     accessLog(ctx);
+    ctx.trace?.end(status, ctx.code);
     if (ctx.tenant) {
       metrics.tenants.request(ctx.tenant, ctx.upstream, status, ctx.limited);
       metrics.tenants.bytes(ctx.tenant, ctx.upstream, ctx.bytesIn ?? 0, ctx.answer?.bytes ?? 0);
@@ -104,7 +114,10 @@ export function createRequestHandler({ runtime, logger, metrics, accessLog, coun
     const denied = caller instanceof TokenRelayError ? caller : undefined;
     // Admin endpoints on the app port: with inbound keys on, details only for a valid key.
     if (admin(path, req.method ?? 'GET', res, !denied)) return;
-    if (denied) return sendError(res, denied);
+    const method = req.method ?? 'GET';
+    // The server span, continuing the client's traceparent (tracing on only).
+    const trace = tracing?.request(req, method, path);
+    if (denied) return refuse(res, trace, denied);
     const tenant = typeof caller === 'string' ? tenants.get(caller) : undefined;
 
     // Taken from the client when it is sane, else made; sent upstream, returned, in every log line.
@@ -113,21 +126,22 @@ export function createRequestHandler({ runtime, logger, metrics, accessLog, coun
     req.headers['x-request-id'] = reqId;
 
     const matched = route(url);
-    if (!matched) return sendError(res, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`), reqId);
+    if (!matched) return refuse(res, trace, new TokenRelayError('ROUTE_NOT_FOUND', `no upstream is configured for ${JSON.stringify(path.slice(0, 200))}`), reqId);
     const up = matched.upstream;
     const name = up.plan.name;
-    const method = req.method ?? 'GET';
+    // SECURITY: names and the request id only (never a key, a query or a header value).
+    trace?.set({ 'http.route': `${up.plan.prefix}/*`, 'tokenrelay.upstream': name, 'tokenrelay.request_id': reqId, ...(tenant ? { 'tokenrelay.tenant': tenant.plan.name } : {}) });
     if (!isAllowed(up.plan, method, matched.rest)) {
-      return sendError(res, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
+      return refuse(res, trace, new TokenRelayError('NOT_ALLOWED', `${req.method} ${path.slice(0, 200)} is not on the allow-list`, { upstream: name }), reqId);
     }
     const account = tenant ? tenantAccount(tenant, up, method, matched.rest) : undefined;
-    if (account instanceof TokenRelayError) return sendError(res, account, reqId);
+    if (account instanceof TokenRelayError) return refuse(res, trace, account, reqId);
     // One object per request: the forwarder's context, the state of its limits and, once the
     // answer is done, the access-log entry (all fields set here, so its shape never changes).
     const ctx: Call = {
       retried: false, reqId, status: 0,
       upstream: name, method: req.method, path, durationMs: 0, code: undefined, tenant: tenant?.plan.name, account,
-      started: performance.now(), limited: false, release: undefined,
+      started: performance.now(), limited: false, release: undefined, trace,
     };
     res.on('close', () => done(ctx, res));
     const spec = tenant?.spec;

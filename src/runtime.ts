@@ -19,6 +19,7 @@ import { buildTenants, type LiveTenant } from './tenants.js';
 import type { Counters } from './limits/policy.js';
 import type { Cooldowns } from './limits/pacing.js';
 import type { Dispatcher } from './util/undici.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 export type LiveUpstream = UpstreamRuntime & { prefix: string; fingerprint: string; credentialsDigest: string; tokenDispatcher: Dispatcher; close(): Promise<void> };
 
@@ -46,6 +47,8 @@ export interface RuntimeDeps {
   counters: () => Counters;
   /** Vendors' pauses (429 Retry-After) per credential; outlives a reload. */
   cooldowns: Cooldowns;
+  /** Traces; absent: tracing off. */
+  tracing?: Tracing | undefined;
 }
 
 const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
@@ -56,7 +59,7 @@ function fingerprint(plan: UpstreamPlan, limits: RelayConfig['limits']): string 
 }
 
 export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: Runtime): Runtime {
-  const { logger, metrics, store, clock, shared, onSharedError, counters, cooldowns } = deps;
+  const { logger, metrics, store, clock, shared, onSharedError, counters, cooldowns, tracing } = deps;
   const reused = new Map(previous?.upstreams.map((u) => [u.plan.name, u]));
   const upstreams = config.upstreams.map((plan): LiveUpstream => {
     const fp = fingerprint(plan, config.limits);
@@ -65,7 +68,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     if (old && old.fingerprint === fp) return old;
     // SECURITY: credentials changed: the token obtained with the old ones must not serve on.
     if (old && old.credentialsDigest !== credentialsDigest) store.del(plan.name);
-    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, counters, ...(onSharedError ? { onSharedError } : {}) });
+    const up = createUpstream(plan, { logger, metrics, store, clock, limits: config.limits, shared, counters, tracing, ...(onSharedError ? { onSharedError } : {}) });
     return Object.assign(up, { prefix: plan.prefix, fingerprint: fp, credentialsDigest });
   });
   const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
@@ -93,7 +96,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
     else logger.warn({ ...base, missing: plan.missing }, `upstream ${plan.name} disabled until its credentials are set: ${plan.missing.join(', ')}`);
   }
   const trusted = createTrust(config.trustForwardedFrom);
-  const tenants = buildTenants(config, upstreams, { logger, metrics, store, clock, shared, ...(onSharedError ? { onSharedError } : {}) }, previous?.tenants);
+  const tenants = buildTenants(config, upstreams, { logger, metrics, store, clock, shared, tracing, ...(onSharedError ? { onSharedError } : {}) }, previous?.tenants);
   if (tenants.size) logger.info({ event: 'tenants', tenants: [...tenants.keys()] }, 'tenants configured');
   return { config, upstreams, route: createRouter(upstreams), forward, inboundCheck: createInboundCheck(config.inbound, config.tenants), trusted, tenants };
 }

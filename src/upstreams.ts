@@ -12,6 +12,7 @@ import { StaticToken } from './tokens/static-token.js';
 import { TokenSource, type FetchEvent, type TokenProvider } from './tokens/token-cache.js';
 import { createPacer } from './limits/pacing.js';
 import type { Counters } from './limits/policy.js';
+import type { Tracing } from './telemetry/tracing.js';
 import type { Clock, TokenStore } from './tokens/token-store.js';
 
 export interface UpstreamDeps {
@@ -24,9 +25,11 @@ export interface UpstreamDeps {
   onSharedError?: (err: Error) => void;
   /** Where rate limits are counted (read per call: the fleet's Redis or this process). */
   counters: () => Counters;
+  /** Traces token fetches; absent: tracing off. */
+  tracing?: Tracing | undefined;
 }
 
-export type TokenDeps = Pick<UpstreamDeps, 'logger' | 'metrics' | 'store' | 'clock' | 'shared' | 'onSharedError'> & { tokenDispatcher: Dispatcher };
+export type TokenDeps = Pick<UpstreamDeps, 'logger' | 'metrics' | 'store' | 'clock' | 'shared' | 'onSharedError' | 'tracing'> & { tokenDispatcher: Dispatcher };
 
 /** A tenant's own token's key in this process's store (apart from the upstream's). */
 export const tenantTokenKey = (upstream: string, tenant: string) => `${upstream}\u0000tenant:${tenant}`;
@@ -37,7 +40,7 @@ export const tenantTokenKey = (upstream: string, tenant: string) => `${upstream}
  * so its token is never served to anyone else).
  */
 export function createTokens(plan: UpstreamPlan, creds: Readonly<Record<string, string>>, deps: TokenDeps, tenant?: string): TokenProvider {
-  const { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher } = deps;
+  const { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher, tracing } = deps;
   const onFetch = (e: FetchEvent) => {
     if (tenant) metrics.tenants.tokenFetch(tenant, e.upstream, e.outcome);
     else metrics.tokenFetch(e);
@@ -54,6 +57,7 @@ export function createTokens(plan: UpstreamPlan, creds: Readonly<Record<string, 
   return new TokenSource({
     upstream: plan.name,
     ...(tenant ? { tenant, key } : {}),
+    ...(tracing ? { trace: (reason: string) => tracing.tokenFetch(plan.name, tenant, reason, plan.tokenUrl) } : {}),
     store,
     clock,
     onFetch,
@@ -70,7 +74,7 @@ export function createTokens(plan: UpstreamPlan, creds: Readonly<Record<string, 
   });
 }
 
-export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError, counters }: UpstreamDeps): UpstreamRuntime & { tokenDispatcher: Dispatcher; close(): Promise<void> } {
+export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clock, limits, shared, onSharedError, counters, tracing }: UpstreamDeps): UpstreamRuntime & { tokenDispatcher: Dispatcher; close(): Promise<void> } {
   const connect = connector(plan.ca ? { ca: plan.ca } : {});
   // Kept-alive, pooled connections per upstream; TLS certificates are verified (undici default).
   const pool = new Pool(plan.target.origin, {
@@ -82,7 +86,7 @@ export function createUpstream(plan: UpstreamPlan, { logger, metrics, store, clo
   const tokenDispatcher: Dispatcher = new Agent({ connect, connections: 4 });
   const limiter = createLimiter({ max: limits.maxConcurrentPerUpstream, queue: limits.maxQueuePerUpstream, upstream: plan.name });
   const creds = plan.credentials;
-  const tokens = creds ? createTokens(plan, creds, { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher }) : undefined;
+  const tokens = creds ? createTokens(plan, creds, { logger, metrics, store, clock, shared, onSharedError, tokenDispatcher, tracing }) : undefined;
   const pacer = plan.rateLimit && createPacer({
     key: plan.name, rate: plan.rateLimit, counters, maxQueue: limits.maxQueuePerUpstream, upstream: plan.name,
   });

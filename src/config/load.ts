@@ -12,6 +12,7 @@ import { ConfigError } from '../util/errors.js';
 import { formatIssue } from './format.js';
 import { checkPrefixes, planInbound, planTokenCache, planUpstream, referencedFiles } from './plan.js';
 import { checkKeysUnique, planTenants } from './tenants.js';
+import { planTracing } from './tracing.js';
 import { CREDENTIAL_KEYS } from './providers.js';
 import type { RelayConfig } from './types.js';
 
@@ -88,6 +89,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
   const inbound = raw.inbound ? planInbound(raw.inbound, unresolved, readFile)
     : tenants.length ? { keys: [], header: 'x-tokenrelay-key', missing: [] } : undefined;
   checkKeysUnique(tenants, inbound, problems);
+  const tracing = planTracing(raw.tracing, env, problems);
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === raw.listen.port && (raw.admin.host ?? raw.listen.host) === raw.listen.host) {
     problems.push(`admin.port: ${raw.admin.port} is listen.port too; the admin endpoints need a port of their own`);
   }
@@ -101,6 +103,7 @@ export function compileConfig(doc: unknown, opts: LoadOptions = {}): RelayConfig
     limits: raw.limits,
     inbound,
     tenants,
+    tracing,
     trustForwardedFrom: raw.trustForwardedFrom,
     admin: raw.admin && { host: raw.admin.host ?? raw.listen.host, port: raw.admin.port },
     readiness: raw.readiness,

@@ -193,6 +193,11 @@ export const configSchema = v.strictObject({
   })),
   tenants: v.pipe(v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a name of letters, digits, ., - and _')), tenant), {}),
     v.description('Clients, each with its own keys, upstreams, vendor accounts and limits (turns inbound authentication on)')),
+  tracing: v.pipe(v.optional(v.strictObject({
+    endpoint: v.pipe(v.optional(httpUrl), v.description('The OpenTelemetry collector, OTLP over HTTP (http://otel-collector:4318); absent: OTEL_EXPORTER_OTLP_ENDPOINT, else tracing off')),
+    sampleRatio: v.pipe(v.optional(v.pipe(v.number(), v.minValue(0, 'expected a ratio from 0 to 1'), v.maxValue(1, 'expected a ratio from 0 to 1'))), v.description('Share of new traces kept; parent-based: a sampled incoming trace is always kept (default 1, or OTEL_TRACES_SAMPLER)')),
+    serviceName: v.pipe(v.optional(nonEmpty), v.description('service.name of the spans (default OTEL_SERVICE_NAME, else tokenrelay)')),
+  })), v.description('Traces of every request, upstream attempt, token fetch and resend (OpenTelemetry)')),
   /** Where tokens are cached: this process's memory, or a Redis shared by every replica. */
   tokenCache: v.optional(v.variant('type', [
     v.strictObject({ type: v.literal('memory') }),

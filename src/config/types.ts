@@ -93,6 +93,21 @@ export type TokenCachePlan =
     key: Buffer;
   };
 
+/** Tracing (OpenTelemetry, OTLP over HTTP), resolved from the file and the OTEL_* variables. */
+export interface TracingPlan {
+  /** Where spans go: the collector's OTLP/HTTP traces endpoint. */
+  url: string;
+  /** Sampled at `ratio`; `parentBased`: an incoming trace's own decision is kept. */
+  sampler: { parentBased: boolean; ratio: number };
+  serviceName: string;
+  /** OTEL_RESOURCE_ATTRIBUTES. */
+  resource: Readonly<Record<string, string>>;
+  /** How long spans wait in the batch before export (OTEL_BSP_SCHEDULE_DELAY). */
+  exportDelayMs: number;
+  /** How long one export may take, retries included (OTEL_EXPORTER_OTLP_TIMEOUT). */
+  exportTimeoutMs: number;
+}
+
 export interface RelayConfig {
   listen: { host: string; port: number };
   logLevel: string | undefined;
@@ -112,6 +127,8 @@ export interface RelayConfig {
   /** Inbound authentication: on with inbound.apiKeys or any tenant. */
   inbound: InboundPlan | undefined;
   tenants: TenantPlan[];
+  /** Undefined: tracing off. */
+  tracing: TracingPlan | undefined;
   /** CIDRs of peers whose forwarding headers are kept. */
   trustForwardedFrom: string[];
   admin: { host: string; port: number } | undefined;

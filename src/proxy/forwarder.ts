@@ -20,6 +20,7 @@ import { SpoolBudget } from './spool.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
 import { Cooldowns, retryAfterMs, type Pacer } from '../limits/pacing.js';
 import type { Account } from './tenancy.js';
+import type { RequestTrace } from '../telemetry/tracing.js';
 
 export interface UpstreamRuntime {
   plan: UpstreamPlan;
@@ -41,6 +42,8 @@ export interface RequestContext {
   bytesIn?: number;
   /** The answer sent (its body bytes relayed, for usage metrics). */
   answer?: UpstreamAnswer;
+  /** This request's server span, when tracing is on. */
+  trace?: RequestTrace | undefined;
 }
 
 export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes), cooldowns = new Cooldowns() }: {
@@ -72,15 +75,23 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   }
 
   async function send(up: UpstreamRuntime, req: IncomingMessage, path: string, headers: Record<string, string | string[]>,
-    token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone): Promise<UpstreamAnswer> {
+    token: string, body: NodeJS.ReadableStream | Buffer | undefined, signal: ClientGone, ctx: RequestContext, attempt = 1): Promise<UpstreamAnswer> {
     const { inject, name, timeoutMs } = up.plan;
+    // A client span per attempt; its context goes upstream in traceparent.
+    const span = ctx.trace?.attempt(attempt, req.method ?? 'GET', up.plan.target, path, headers, attempt > 1 ? 'expired_token' : undefined);
     // The proxy's own header goes on last, over anything the client sent.
     headers[inject.header] = inject.prefix + token + inject.suffix;
-    const answer = await UpstreamAnswer.send(up.pool, {
-      path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
-    }, signal, peekRule(up.plan, req.method));
-    metrics.upstreamLatency(name, answer.secondsToHead);
-    return answer;
+    try {
+      const answer = await UpstreamAnswer.send(up.pool, {
+        path, method: req.method as Dispatcher.HttpMethod, headers, body: body as never, headersTimeout: timeoutMs,
+      }, signal, peekRule(up.plan, req.method));
+      metrics.upstreamLatency(name, answer.secondsToHead);
+      span?.end(answer.statusCode);
+      return answer;
+    } catch (err) {
+      span?.end(undefined, upstreamError(err, name).code);
+      throw err;
+    }
   }
 
   /** Is this answer an expired-token signal? By its status, or by the code in a small JSON body read whole. */
@@ -152,23 +163,30 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     if (up.pacer) {
       const t0 = performance.now();
       await up.pacer.wait(abort);
-      metrics.paced(plan.name, (performance.now() - t0) / 1000);
+      const waited = performance.now() - t0;
+      metrics.paced(plan.name, waited / 1000);
+      ctx.trace?.set({ 'tokenrelay.paced_ms': Math.round(waited) });
     }
-    release = up.limiter.tryAcquire() ?? await up.limiter.acquire(abort);
+    release = up.limiter.tryAcquire();
+    if (!release) {
+      const t0 = performance.now();
+      release = await up.limiter.acquire(abort);
+      ctx.trace?.set({ 'tokenrelay.queue.wait_ms': Math.round(performance.now() - t0) });
+    }
 
     const replay = hasBody && !small ? new ReplayBody(req, replayLimits, maxBodyBytes, spool) : undefined;
     // A streamed body that stalls ends the request: the upstream request is aborted through the
     // body, the replay copy released, and the client answered 408 if nothing was answered yet.
     const stopWatch = replay ? watchBody(req, clientBodyTimeoutMs, (err) => replay.fail(err)) : undefined;
     try {
-      const token = tokens.current() ?? await tokens.get();
+      const token = tokens.current() ?? await waitFor(tokens.get(), tokens, ctx);
       const clientIp = req.socket.remoteAddress;
       const baseHeaders = upstreamRequestHeaders(req.headers, {
         clientIp, proto: 'http', host: req.headers.host, requestId: ctx.reqId, trusted: trusted?.(clientIp) ?? false,
       }, undefined, dropHeader);
       const path = plan.basePath + rest;
       // send() sets the token header on this object; the resend overwrites it, so no copy is needed.
-      const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort);
+      const first = await send(up, req, path, baseHeaders, token, small ?? replay?.firstAttempt(), abort, ctx);
       if (!judge(up, first)) return reply(res, first, ctx, replay, scope);
 
       // Expired. The body must be whole before it can be resent.
@@ -185,12 +203,13 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       ctx.retried = true;
       let fresh: string;
       try {
-        fresh = await tokens.renew(token);
+        ctx.trace?.event('token_expired', { 'tokenrelay.upstream': plan.name });
+        fresh = await waitFor(tokens.renew(token), tokens, ctx);
       } catch (err) {
         metrics.retry(plan.name, 'token_failed');
         throw err;
       }
-      const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort);
+      const second = await send(up, req, path, baseHeaders, fresh, small ?? replay?.replay(), abort, ctx, 2);
       metrics.retry(plan.name, judge(up, second) ? 'expired_again' : 'success');
       // A second expired answer goes to the client as it is: never more than one retry.
       return reply(res, second, ctx, replay, scope);
@@ -200,12 +219,21 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     } finally {
       stopWatch?.();
       replay?.release();
-      if (replay) ctx.bytesIn = replay.bytes;
+      if (replay) {
+        ctx.bytesIn = replay.bytes;
+        ctx.trace?.set({ 'tokenrelay.replay.memory_bytes': replay.recorded.memory, 'tokenrelay.replay.spooled_bytes': replay.recorded.spooled });
+      }
     }
   };
 }
 
 const SMALL_BODY = 64 * 1024;
+
+/** A token the request waits for: its trace links to the fetch it waited on (one fetch, many waiters). */
+function waitFor(p: Promise<string>, tokens: TokenProvider, ctx: RequestContext): Promise<string> {
+  if (ctx.trace) ctx.trace.waitedFor(tokens.fetchLink?.());
+  return p;
+}
 
 /**
  * What refuses a request before anything is read or sent: no credentials, or a declared body

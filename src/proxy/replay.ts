@@ -68,6 +68,9 @@ export class ReplayBody {
     source.once('aborted', () => this.destroy(new Error('client aborted the request body')));
   }
 
+  /** What the copy held at most: bytes in memory and spooled to the file (for traces). */
+  readonly recorded = { memory: 0, spooled: 0 };
+
   /** Body bytes read from the client so far. */
   get bytes(): number {
     return this.size;
@@ -113,10 +116,12 @@ export class ReplayBody {
     if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
       this.chunks.push(chunk);
       this.memSize += chunk.length;
+      this.recorded.memory = this.memSize;
       return;
     }
     if (!this.budget.take(chunk.length)) return this.overflow('spool_full');
     this.spooled += chunk.length;
+    this.recorded.spooled += chunk.length;
     const spool = this.spoolWriter();
     if (!spool.write(chunk) && !this.spoolFull) {
       this.spoolFull = true;

@@ -35,6 +35,8 @@ export interface Metrics {
   connectionRefused(): void;
   /** A call paced by an upstream's rateLimit waited this long (seconds). */
   paced(upstream: string, seconds: number): void;
+  /** Spans the collector did not take (dropped, never retried into a request's path). */
+  spansDropped(n: number): void;
 }
 
 export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}): Metrics {
@@ -54,6 +56,7 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
   });
   // Registered on first report: a memory-only cache has nothing to report.
   let sharedUp: Gauge | undefined;
+  let dropped: Counter | undefined;
   const retries = new Counter({
     name: 'tokenrelay_expired_retries_total',
     help: 'Expired-token answers and what the single retry came to.',
@@ -124,6 +127,14 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     },
     paced(upstream, seconds) {
       pacedWait.observe({ upstream }, seconds);
+    },
+    spansDropped(n) {
+      dropped ??= new Counter({
+        name: 'tokenrelay_trace_spans_dropped_total',
+        help: 'Spans dropped because the collector did not take them (tracing never slows a request).',
+        registers: [registry],
+      });
+      dropped.inc(n);
     },
     retry(upstream, outcome) {
       retries.inc({ upstream, outcome });

@@ -49,6 +49,8 @@ export interface TokenSourceOptions {
   /** Pause before the one quick retry of a transient failure within a fetch (requests are waiting). */
   quickRetryMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Traces each fetch (a span that waiting requests link to); absent: tracing off. */
+  trace?: (reason: string) => FetchTraceLike;
   /** A cache shared with other tokenrelay processes, and this upstream's scope in it. */
   shared?: SharedTokenCache;
   scope?: string;
@@ -56,6 +58,12 @@ export interface TokenSourceOptions {
 }
 
 export type TokenState = 'valid' | 'none' | 'failing';
+
+/** A fetch's trace (telemetry/tracing.ts's FetchTrace has this shape). */
+export interface FetchTraceLike {
+  link: unknown;
+  end(outcome: 'success' | 'failure', attributes?: { lifetimeSource?: string | undefined; errorCode?: string | undefined }): void;
+}
 
 /** What the forwarder and /readyz need of a token source. */
 export interface TokenProvider {
@@ -70,14 +78,20 @@ export interface TokenProvider {
   dueInMs?(): number;
   /** For the token keeper: fetch now if a fetch is due (the backoff still applies). */
   warm?(): Promise<unknown>;
+  /** The trace link of the fetch in flight, if any (requests waiting on it link to it). */
+  fetchLink?(): unknown;
 }
 
 export class TokenSource implements TokenProvider {
   readonly upstream: string;
   readonly tenant: string | undefined;
   private readonly key: string;
-  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError' | 'tenant' | 'key'>>
-    & Pick<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError'>;
+  private readonly opts: Required<Omit<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError' | 'tenant' | 'key' | 'trace'>>
+    & Pick<TokenSourceOptions, 'onFetch' | 'shared' | 'scope' | 'onSharedError' | 'trace'>;
+  private inflightTrace: FetchTraceLike | undefined;
+  private lifetimeSource: string | undefined;
+  /** Set while the token keeper asks: its fetches are traced as `background`. */
+  private background = false;
   private inflight: Promise<string> | undefined;
   private failures = 0;
   private nextAttemptAt = 0;
@@ -137,11 +151,30 @@ export class TokenSource implements TokenProvider {
     if (this.opts.clock.now() < this.nextAttemptAt && this.lastError) {
       return Promise.reject(this.lastError);
     }
-    const p = this.fetchOnce(reason, rejected).finally(() => {
-      if (this.inflight === p) this.inflight = undefined;
+    const t = this.opts.trace?.(this.background ? 'background' : reason);
+    this.inflightTrace = t;
+    let p = this.fetchOnce(reason, rejected);
+    if (t) {
+      p = p.then((token) => {
+        t.end('success', { lifetimeSource: this.lifetimeSource });
+        return token;
+      }, (err: unknown) => {
+        t.end('failure', { errorCode: (err as { code?: string }).code ?? 'TOKEN_FETCH_FAILED' });
+        throw err;
+      });
+    }
+    p = p.finally(() => {
+      if (this.inflight === p) {
+        this.inflight = undefined;
+        this.inflightTrace = undefined;
+      }
     });
     this.inflight = p;
     return p;
+  }
+
+  fetchLink(): unknown {
+    return this.inflight ? this.inflightTrace?.link : undefined;
   }
 
   private async fetchOnce(reason: FetchReason, rejected: string | undefined): Promise<string> {
@@ -206,6 +239,7 @@ export class TokenSource implements TokenProvider {
         grant = await this.opts.fetch(left);
       }
       const now = clock.now();
+      this.lifetimeSource = grant.lifetimeSource;
       const skew = Math.min(this.opts.skewMs, grant.lifetimeMs * 0.1);
       this.opts.onFetch?.({
         upstream, ...(this.tenant ? { tenant: this.tenant } : {}), reason, outcome: 'success', durationMs: now - started,
@@ -233,8 +267,13 @@ export class TokenSource implements TokenProvider {
   }
 
   warm(): Promise<unknown> {
-    if (this.current() !== undefined) return this.inflight ?? Promise.resolve();
-    return this.get();
+    this.background = true;
+    try {
+      if (this.current() !== undefined) return this.inflight ?? Promise.resolve();
+      return this.get();
+    } finally {
+      this.background = false;
+    }
   }
 
   /** For /readyz and metrics: never the token itself. */
