@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
-import { burst, load, median, POSTS, refreshUnderLoad, rounds as interleaved, stream, vsBest, type Load } from './workloads.js';
+import { burst, load, median, paired, POSTS, refreshUnderLoad, rounds as interleaved, stream, vsBest, type Load } from './workloads.js';
 
 type StreamRun = Awaited<ReturnType<typeof stream>>;
 type StreamFigures = Pick<StreamRun, 'mbps' | 'growth' | 'cpuMsPerMB'>;
@@ -97,17 +97,23 @@ async function main() {
   // as configured for the GET rounds (no tenants, tracing off), round by round.
   const redisUrl = await startRedisServer();
   if (!redisUrl) log('bench: redis-server not installed (apt-get install -y redis-server): the Redis tenant row is left out');
-  // Tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing, in the same rounds.
+  // Tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing. Each variant is
+  // loaded at the same time as a plain tokenrelay (paired, as bench:pair): sequential rounds
+  // drift by more than the difference between two tokenrelays.
   const collector = await startNode('collector', ['bench/roles.mjs', 'collector'], /READY (\d+)/);
-  const tenantServers = [servers[0]!, await startTokenrelay('tenant', upstream.port, tenantConfig()),
-    ...(redisUrl ? [await startTokenrelay('tenant (redis)', upstream.port, tenantConfig(redisUrl))] : []),
-    await startTokenrelay('traced', upstream.port, tracingConfig(collector.port))];
-  // A longer warm-up: a process that loads more code (the OpenTelemetry SDK, ioredis) takes longer to settle.
-  for (const x of tenantServers.slice(1)) await load(x, path, smoke ? 1 : 6, { connections });
-  const tenantRuns = await interleaved(tenantServers, workloadRounds, (x) => load(x, path, seconds, { connections }));
-  const vsPlain = (n: string) => median(tenantRuns.get(n)!.map((x, i) => x.rps / tenantRuns.get('tokenrelay')![i]!.rps));
-  const tenantVs = tenantServers.slice(1).map((x) => ({ name: x.name, ratio: vsPlain(x.name), rps: median(tenantRuns.get(x.name)!.map((l) => l.rps)), errors: tenantRuns.get(x.name)!.reduce((a, l) => a + l.errors, 0) }));
-  log(`  tenants: ${tenantVs.map((t) => `${t.name} ${t.ratio.toFixed(2)}x`).join(', ')} tokenrelay without tenants`);
+  const variants: Array<[string, string]> = [['tenant', tenantConfig()], ...(redisUrl ? [['tenant (redis)', tenantConfig(redisUrl)] as [string, string]] : []), ['traced', tracingConfig(collector.port)]];
+  const tenantVs: Array<{ name: string; ratio: number; ratios: number[]; errors: number }> = [];
+  for (const [name, extra] of variants) {
+    const plain = await startTokenrelay('tokenrelay (plain)', upstream.port);
+    const variant = await startTokenrelay(name, upstream.port, extra);
+    // A longer warm-up: a process that loads more code (the OpenTelemetry SDK, ioredis) takes longer to settle.
+    await Promise.all([load(plain, path, smoke ? 1 : 4, { connections: 25 }), load(variant, path, smoke ? 1 : 4, { connections: 25 })]);
+    const ratios = await paired(variant, plain, path, workloadRounds, smoke ? 1 : 5);
+    tenantVs.push({ name, ratio: median(ratios), ratios, errors: 0 });
+    plain.proc.kill();
+    variant.proc.kill();
+  }
+  log(`  variants, paired with a plain tokenrelay: ${tenantVs.map((t) => `${t.name} ${t.ratios.map((x) => x.toFixed(2)).join(' ')}`).join('; ')}`);
 
   // Token behaviour under a burst, on a fresh tokenrelay whose token endpoint takes 50 ms.
   await request(`${target}/__delay=50`).then((r) => r.body.text());
@@ -170,7 +176,7 @@ async function main() {
     ['1,000 kept-alive connections, GET: ≥ 0.9× requests/s; RSS < 150 MB', thousandVs >= 0.9 && thousandPeak < 150 * MB, `${fmt(thousandVs)}, ${(thousandPeak / MB).toFixed(0)} MB`],
     ['a refresh mid 1 MiB POST load: no failed request; that second ≥ 0.8×', refresh.errors === 0 && refresh.ratio >= 0.8, `${refresh.errors} failed, ${fmt(refresh.ratio)}`],
     ...tenantVs.map((t) => [t.name === 'traced' ? 'GET with tracing on, sampleRatio 0.1: ≥ 0.9× tokenrelay with tracing off'
-      : `GET with one ${t.name === 'tenant' ? 'tenant, limits in memory' : 'tenant, limits in Redis'} (a rate limit that never refuses): ≥ 0.9× tokenrelay without tenants`, t.ratio >= 0.9 && t.errors === 0, `${fmt(t.ratio)}${t.errors ? `, ${t.errors} errors` : ''}`] as const),
+      : `GET with one ${t.name === 'tenant' ? 'tenant, limits in memory' : 'tenant, limits in Redis'} (a rate limit that never refuses): ≥ 0.9× tokenrelay without tenants`, t.ratio >= 0.9, `${fmt(t.ratio)} (paired rounds: ${t.ratios.map((x) => x.toFixed(2)).join(' ')})`] as const),
     ['peak RSS under the GET load < 120 MB', tr.peak < 120 * MB, `${(tr.peak / MB).toFixed(0)} MB`],
     ['zero errors', rows.every((r) => r.errors === 0) && cold.errors + revoked.errors === 0, `${rows.reduce((a, r) => a + r.errors, 0) + cold.errors + revoked.errors}`],
     ['cold 1,000: one token fetch', cold.fetches === 1, String(cold.fetches)],

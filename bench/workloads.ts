@@ -132,3 +132,21 @@ export async function refreshUnderLoad(tr: Server, target: string, duration: num
   const others = perSecond.filter((_, i) => i !== revokedAt && i > 0);
   return { errors: r.errors + r.non2xx + r.timeouts + (r.mismatches ?? 0), ratio: others.length ? after / median(others) : 0, total: r.requests.total };
 }
+
+/**
+ * Two servers loaded at the same time on the shared core (as `bench:pair`): their requests/s
+ * split by what a request costs each, under the very same conditions. For comparing variants of
+ * tokenrelay, where sequential rounds drift by more than the difference. Per round, a's ÷ b's.
+ */
+export async function paired(a: Server, b: Server, path: string, rounds: number, duration: number, connections = 25): Promise<number[]> {
+  const total = async (s: Server, d: number) => (await autocannon({
+    url: `http://127.0.0.1:${s.port}${s.prefix}${path}`, connections, duration: d, ...(s.headers ? { headers: s.headers } : {}),
+  })).requests.total;
+  await Promise.all([total(a, 2), total(b, 2)]);
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const [na, nb] = await Promise.all([total(a, duration), total(b, duration)]);
+    ratios.push(na / nb);
+  }
+  return ratios;
+}
