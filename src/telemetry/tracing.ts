@@ -96,9 +96,11 @@ export async function createTracing(plan: TracingSettings, { onDropped }: { onDr
       },
     }, parent);
     if (resendReason) span.addEvent('resend', { 'tokenrelay.resend.reason': resendReason });
-    // The client's own trace headers are replaced by this attempt's (the trace continues through us).
-    delete headers.traceparent;
-    delete headers.tracestate;
+    // The client's own trace headers are replaced by this attempt's (the trace continues through
+    // us). Unset rather than deleted (undici skips undefined values): `delete` would turn the
+    // headers object into a slow dictionary for everything that reads it afterwards.
+    (headers as Record<string, unknown>).traceparent = undefined;
+    (headers as Record<string, unknown>).tracestate = undefined;
     propagator.inject(trace.setSpan(parent, span), headers, setter);
     return {
       end(status, errorCode) {
