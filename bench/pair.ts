@@ -3,7 +3,8 @@
  * Each of A and B is `tokenrelay` (this checkout's dist/), a path to another build's dist/cli.js
  * (say, a `git worktree` of main), `undici` or `http-proxy` (the benchmark's pass-throughs), or
  * `tenant` / `tenant-redis` (this checkout with one tenant whose rate limit never refuses,
- * counted in this process or in a redis-server the script starts), or `traced` (this checkout
+ * counted in this process or in a redis-server the script starts), `redis` (the token cache in
+ * Redis, no tenants: tenant-redis's baseline), or `traced` (this checkout
  * with tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing).
  * WORKLOAD (or PAIR_WORKLOAD) is any of `npm run bench`'s: get (default), post-1k, post-64k,
  * post-1m, post-8m (multipart), connections-1000, upload, download (300 MB streams).
@@ -20,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, pinned, rss, runScript, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, redisCacheConfig, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
 import { POSTS, stream } from './workloads.js';
 
 const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
@@ -48,10 +49,10 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
     const collector = await startNode('collector', ['bench/roles.mjs', 'collector'], /READY (\d+)/);
     return startTokenrelay(spec, upstreamPort, tracingConfig(collector.port, Number(process.env.PAIR_SAMPLE ?? 0.1)));
   }
-  if (spec === 'tenant-redis') {
+  if (spec === 'tenant-redis' || spec === 'redis') {
     const url = await startRedisServer();
-    if (!url) throw new Error('tenant-redis needs redis-server (apt-get install -y redis-server)');
-    return startTokenrelay(spec, upstreamPort, tenantConfig(url));
+    if (!url) throw new Error(`${spec} needs redis-server (apt-get install -y redis-server)`);
+    return startTokenrelay(spec, upstreamPort, spec === 'redis' ? redisCacheConfig(url) : tenantConfig(url));
   }
   const cli = spec === 'tokenrelay' ? 'dist/cli.js' : spec;
   const file = join(mkdtempSync(join(tmpdir(), 'tokenrelay-pair-')), 'proxy.config.yaml');

@@ -104,6 +104,11 @@ export function tracingConfig(collectorPort: number, sampleRatio = 0.1): string 
   return `tracing: { endpoint: "http://127.0.0.1:${collectorPort}", sampleRatio: ${sampleRatio} }\n`;
 }
 
+/** The token cache in Redis and no tenants: what `tenantConfig(redisUrl)` is compared with, cache for cache. */
+export function redisCacheConfig(redisUrl: string): string {
+  return `tokenCache: { type: redis, url: "${redisUrl}", keyPrefix: "bench:${Date.now()}:", encryptionKey: "${'A'.repeat(43)}=" }\n`;
+}
+
 /** A redis-server on core 0 with the other servers, when installed (apt-get install -y redis-server). */
 export async function startRedisServer(): Promise<string | undefined> {
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;

@@ -76,8 +76,23 @@ local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + interva
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
 return math.max(0, math.ceil(tat - burst * interval - now))`;
 
-/** How much of a high rate a replica takes from the fleet's bucket at once: 10 ms worth. */
-const LEASE_MS = 10;
+interface Lease {
+  left: number;
+  until: number;
+  /** Calls admitted since the last take (the next lease's size). */
+  used: number;
+  size: number;
+  /** Tokens of an expired lease, returned with the next take. */
+  giveBack: number;
+  taking?: Promise<Admission | undefined> | undefined;
+}
+
+/**
+ * How much of a rate a replica takes from the fleet's bucket at once: at most 100 ms worth.
+ * Measured paired (GET, one tenant): 10 ms leases cost 0.81–0.91× the requests/s of the same
+ * tokenrelay without tenants (a take every few ms, and calls queued behind it); 100 ms, 0.90–0.96×.
+ */
+const LEASE_MS = 100;
 
 type Scripted = (Redis | Cluster) & {
   rateTake(k: string, perSecond: number, burst: number, want: number, givenBack: number): Promise<[number, number]>;
@@ -103,7 +118,7 @@ export function redisCounters({ client, keyPrefix, now = Date.now, leaseMs = 60_
   redis.defineCommand('paceReserve', { numberOfKeys: 1, lua: RESERVE });
   redis.defineCommand('rateTake', { numberOfKeys: 1, lua: TAKE });
   /** Rate tokens leased from Redis, per tenant, spent here until the lease ends. */
-  const leased = new Map<string, { left: number; until: number; used: number; size: number; taking?: Promise<Admission> | undefined }>();
+  const leased = new Map<string, Lease>();
   const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
   let seq = 0;
   let live = 1;
@@ -130,39 +145,48 @@ export function redisCounters({ client, keyPrefix, now = Date.now, leaseMs = 60_
   void beat();
 
   /**
-   * A rate-only limit of more than ~100 calls a second: tokens are taken from the fleet's bucket
-   * a lease at a time and spent here, so most calls need no round trip. A lease is at most
-   * `LEASE_MS` of the rate, and about twice what this replica spent in its last one; what is left
-   * when it ends goes back with the next take. The fleet's count stays that of the bucket: never
-   * over the limit, and under it only by what replicas hold for at most `LEASE_MS`.
+   * A rate-only limit of 20 calls a second or more: tokens are taken from the fleet's bucket
+   * a lease at a time and spent here, so a call needs no round trip. A lease is at most
+   * `LEASE_MS` of the rate, and about twice what this replica spent since its last take; the next
+   * one is taken ahead, in the background, once half is spent (nobody waits for it while tokens
+   * are left); what a lease still holds when its time is up goes back with the next take. The
+   * fleet's count stays that of the bucket: never over the limit, under it only by what replicas
+   * hold for at most `LEASE_MS`.
    */
   function admitLeased(spec: LimitSpec & { rate: RateSpec }, max: number): Admission | Promise<Admission> {
-    let l = leased.get(spec.name);
-    if (!l) leased.set(spec.name, (l = { left: 0, until: 0, used: 0, size: 2 }));
-    const lease = l;
-    if (lease.left > 0 && now() < lease.until) {
-      lease.left--;
-      lease.used++;
+    let lease = leased.get(spec.name);
+    if (!lease) leased.set(spec.name, (lease = { left: 0, until: 0, used: 0, size: 2, giveBack: 0 }));
+    const l = lease;
+    if (l.left > 0 && now() >= l.until) {
+      l.giveBack += l.left;
+      l.left = 0;
+    }
+    if (l.left > 0) {
+      l.left--;
+      l.used++;
+      if (l.left * 2 < l.size && !l.taking) take(spec, l, max).catch(noop);
       return ADMITTED;
     }
-    if (!lease.taking) {
-      const givenBack = lease.left;
-      lease.size = Math.min(max, Math.max(2, 2 * lease.used));
-      lease.left = 0;
-      lease.used = 0;
-      lease.taking = redis.rateTake(key(spec.name, 'rate'), spec.rate.perSecond, spec.rate.burst, lease.size, givenBack).then(([taken, retry]) => {
-        lease.taking = undefined;
-        if (taken < 1) return { ok: false, reason: 'rate', retryAfterMs: Number(retry) } as Admission;
-        lease.left = taken;
-        lease.until = now() + LEASE_MS;
-        return ADMITTED as Admission;
-      }, (err: unknown) => {
-        lease.taking = undefined;
-        throw err;
-      });
-    }
-    // Everyone who came while the lease was being taken tries again on it.
-    return lease.taking.then((a) => (a.ok ? admitLeased(spec, max) : a));
+    return (l.taking ?? take(spec, l, max)).then((refused) => refused ?? admitLeased(spec, max));
+  }
+
+  function take(spec: LimitSpec & { rate: RateSpec }, l: Lease, max: number): Promise<Admission | undefined> {
+    l.size = Math.min(max, Math.max(2, 2 * l.used));
+    l.used = 0;
+    const back = l.giveBack;
+    l.giveBack = 0;
+    const p = redis.rateTake(key(spec.name, 'rate'), spec.rate.perSecond, spec.rate.burst, l.size, back).then(([taken, retry]) => {
+      l.taking = undefined;
+      if (taken < 1) return { ok: false, reason: 'rate', retryAfterMs: Number(retry) } as Admission;
+      l.left += taken;
+      l.until = now() + LEASE_MS;
+      return undefined;
+    }, (err: unknown) => {
+      l.taking = undefined;
+      throw err;
+    });
+    l.taking = p;
+    return p;
   }
 
   async function admitExactly(spec: LimitSpec): Promise<Admission> {
