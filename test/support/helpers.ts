@@ -4,6 +4,7 @@ import { Agent, request } from 'undici';
 import { createTokenRelay, type TokenRelay } from '../../src/app.js';
 import { compileConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { createTracing } from '../../src/telemetry/tracing.js';
 import { startFakeVendor, type FakeVendor, type FakeVendorOptions, type VendorKind } from './fakes/vendor.js';
 
 export const PREFIX: Record<VendorKind, string> = { akool: '/akool', hitem3d: '/hitem3d', 'baidu-aiob': '/baidu-aiob' };
@@ -56,11 +57,15 @@ async function fetchJson(client: Agent, url: string, init: RequestInit = {}) {
   return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json, text };
 }
 
-/** A tokenrelay with the given upstreams config (any auth type), on port 0, logs captured. */
+/**
+ * A tokenrelay with the given upstreams config (any auth type), on port 0, logs captured; with
+ * `tracing` in `top`, tracing on as the CLI starts it (spans batched for 50 ms).
+ */
 export async function startRelay(upstreams: Record<string, unknown>, top: Record<string, unknown> = {}) {
-  const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...top }, { env: {} });
+  const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...top }, { env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
   const { lines, stream } = captureLogs();
-  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }) });
+  const tracing = config.tracing && await createTracing(config.tracing, { onDropped: () => {} });
+  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }), ...(tracing ? { tracing } : {}) });
   const url = `http://127.0.0.1:${(await relay.listen(0)).port}`;
   const client = new Agent();
   return {

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js';
+import { codeOf, rawClient, statusOf } from '../../support/raw.js';
 import { startRelay } from '../../support/helpers.js';
 
 const KEYS = { checkout: 'key-checkout-7f3a9c21', search: 'key-search-5e8b1d04', shared: 'key-shared-2c6e9a77', plain: 'key-plain-9d4f0b13' };
@@ -110,6 +111,37 @@ describe('tenants', () => {
     // Refilled continuously: half a second later there is one more call.
     await new Promise((r) => setTimeout(r, 600));
     expect((await as(KEYS.checkout, '/akool/api/after')).status).toBe(200);
+  });
+
+  it('a refusal comes before the body is read: a 4 MiB upload over quota is answered 429 at once and its connection closed; with Expect: 100-continue no 100 is sent', async () => {
+    relay = await start({ checkout: { keys: [KEYS.checkout], limits: { quota: { requests: 1, per: 'day' } } } });
+    expect((await as(KEYS.checkout, '/akool/api/x')).status).toBe(200);
+    const seen = akool.seen.length;
+    for (const expect100 of [false, true]) {
+      const c = rawClient(relay.url);
+      await c.connected;
+      c.write(`POST /akool/api/upload HTTP/1.1\r\nHost: x\r\nX-Tokenrelay-Key: ${KEYS.checkout}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${4 * 1024 * 1024}\r\n${expect100 ? 'Expect: 100-continue\r\n' : ''}\r\n`);
+      // Not a byte of the body is sent: the answer must not wait for it.
+      expect(await c.until(() => c.closed, 3000), `expect100=${expect100}: closed after the answer`).toBe(true);
+      expect(statusOf(c.text)).toBe(429);
+      expect(codeOf(c.text)).toBe('QUOTA_EXCEEDED');
+      expect(c.text).not.toContain('100 Continue');
+      expect(c.text.toLowerCase()).toContain('retry-after:');
+      c.socket.destroy();
+    }
+    expect(akool.seen.length).toBe(seen);
+  });
+
+  it('a tenant\'s revoked token behind a compressed expired-token answer is still refreshed once', async () => {
+    relay = await start({ checkout: { keys: [KEYS.checkout], credentials: { akool: own('checkout') } } });
+    const gz = { 'x-tokenrelay-key': KEYS.checkout, 'accept-encoding': 'gzip, br' };
+    expect((await relay.get('/akool/warm', { headers: gz })).status).toBe(200);
+    const before = akool.fetchesBy['acct-checkout']!;
+    akool.revokeAccount('acct-checkout');
+    const r = await relay.get('/akool/api/open/v3/x', { headers: gz });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-encoding']).toBeDefined();
+    expect(akool.fetchesBy['acct-checkout']).toBe(before + 1);
   });
 
   it('concurrent calls past the limit are 429 TENANT_RATE_LIMITED; the slot comes back when a call ends', async () => {

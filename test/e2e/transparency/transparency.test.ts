@@ -14,6 +14,9 @@
  * - a 429 with Retry-After comes back as it is, but pauses the calls after it with that
  *   credential until then (test/e2e/limits/vendor-pause.test.ts): it is the table's last row,
  *   and each client's rows go through a tokenrelay of their own.
+ * The akool rows are sent a third way too: by a tenant with its own Akool account and limits
+ * (none of them refusing), with tracing on for every request. Its key is never forwarded, its
+ * limits add no header to an answer they let through, and traces change no answer.
  * Nothing else: an early answer before a large body is read, and a client that sends its body
  * slowly, come back the same too (the last rows).
  */
@@ -21,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOAuth2, type FakeOAuth2 } from '../../support/fakes/oauth2.js';
 import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js';
 import { startRelay } from '../../support/helpers.js';
+import { startFakeCollector, type FakeCollector } from '../../support/fakes/otlp.js';
 import { CLIENTS, type Answer, type Req } from './clients.js';
 
 interface Row { name: string; method?: string; path: string; headers?: Record<string, string>; body?: Buffer; slow?: boolean; only?: 'oauth2' }
@@ -61,43 +65,59 @@ function comparable(a: Answer, through: boolean) {
 describe('transparency: through tokenrelay equals direct', () => {
   let akool: FakeVendor;
   let oauth: FakeOAuth2;
-  const upstreams: Array<{ name: 'akool' | 'oauth2'; prefix: string; direct: () => string; token: () => string; fetches: () => number }> = [];
+  let collector: FakeCollector;
+  const upstreams: Array<{ name: 'akool' | 'oauth2' | 'akool, as a tenant'; prefix: string; direct: () => string; token: () => string; fetches: () => number; key?: string }> = [];
+  const TENANT_KEY = 'key-transparency-tenant-93a1c7';
+  const OWN: [string, string] = ['acct-transparency', 'SECRET-transparency-4e5f6a7b8c9d'];
 
   beforeAll(async () => {
-    akool = await startFakeVendor('akool');
+    akool = await startFakeVendor('akool', { accounts: [OWN] });
     oauth = await startFakeOAuth2();
+    collector = await startFakeCollector();
     upstreams.push(
       { name: 'akool', prefix: '/akool', direct: () => akool.url, token: () => akool.issued.at(-1)!, fetches: () => akool.counts.tokenFetches },
       { name: 'oauth2', prefix: '/o', direct: () => oauth.url, token: () => oauth.issued.at(-1)!, fetches: () => oauth.tokenFetches },
+      { name: 'akool, as a tenant', prefix: '/akool', direct: () => akool.url, token: () => akool.issued.at(-1)!, fetches: () => akool.counts.tokenFetches, key: TENANT_KEY },
     );
   });
   afterAll(async () => {
     await akool.close();
     await oauth.close();
+    await collector.close();
   });
 
   /** A tokenrelay of its own per client (a 429 pauses its credential), warmed: its token is known. */
-  async function freshRelay() {
+  async function freshRelay(asTenant: boolean) {
     const relay = await startRelay({
       akool: { prefix: '/akool', target: akool.url, auth: { type: 'akool', ...akool.credentials } },
       oauth2: { prefix: '/o', target: oauth.url, auth: { type: 'oauth2', tokenUrl: `${oauth.url}/oauth/token`, clientId: oauth.clientId, clientSecret: oauth.clientSecret } },
-    });
-    expect((await relay.get('/akool/warm')).status).toBe(200);
-    expect((await relay.get('/o/api/warm')).status).toBe(200);
+    }, asTenant ? {
+      tenants: {
+        t: {
+          keys: [TENANT_KEY], credentials: { akool: { clientId: OWN[0], clientSecret: OWN[1] } },
+          limits: { requestsPerSecond: 10_000, burst: 10_000, concurrent: 1000, quota: { requests: 1_000_000, per: 'day' } },
+        },
+      },
+      tracing: { endpoint: collector.url, sampleRatio: 1 },
+    } : {});
+    const key = asTenant ? { headers: { 'x-tokenrelay-key': TENANT_KEY } } : {};
+    expect((await relay.get('/akool/warm', key)).status).toBe(200);
+    if (!asTenant) expect((await relay.get('/o/api/warm')).status).toBe(200);
     return relay;
   }
 
-  for (const upstream of ['akool', 'oauth2'] as const) {
+  for (const upstream of ['akool', 'oauth2', 'akool, as a tenant'] as const) {
     for (const client of CLIENTS) {
       it(`${upstream}, ${client.name}: every row (methods, statuses, bodies) equals direct`, async () => {
         const u = upstreams.find((x) => x.name === upstream)!;
         const rows = ROWS.filter((r) => !r.only || r.only === upstream);
         const req = (r: Row, base: string, auth: boolean): Req => ({
           method: r.method ?? 'GET', url: `${base}${r.path}`,
-          headers: { ...r.headers, ...(auth ? { authorization: `Bearer ${u.token()}` } : {}) },
+          headers: { ...r.headers, ...(auth ? { authorization: `Bearer ${u.token()}` } : u.key ? { 'x-tokenrelay-key': u.key } : {}) },
           ...(r.body ? { body: r.body } : {}), ...(r.slow ? { slow: true } : {}),
         });
-        const relay = await freshRelay();
+        const relay = await freshRelay(u.key !== undefined);
+        const seen = akool.seen.length;
         const fetched = u.fetches();
         const direct = await client.run(rows.map((r) => req(r, u.direct(), true)));
         const through = await client.run(rows.map((r) => req(r, `${relay.url}${u.prefix}`, false))).finally(() => relay.close());
@@ -111,6 +131,14 @@ describe('transparency: through tokenrelay equals direct', () => {
         expect(mismatches).toEqual([]);
         // The same token served every row: nothing in the table is an expired signal.
         expect(u.fetches()).toBe(fetched);
+        if (u.key) {
+          // Every row sent through went with the tenant's own account (the relay's calls are the
+          // ones with an X-Request-Id), and the tenant's key never reached the vendor.
+          const through = akool.seen.slice(seen).filter((x) => x.headers['x-request-id'] !== undefined);
+          expect(through.length).toBeGreaterThanOrEqual(rows.length);
+          expect([...new Set(through.map((x) => x.account))]).toEqual([OWN[0]]);
+          expect(akool.seen.slice(seen).filter((x) => x.headers['x-tokenrelay-key'] !== undefined)).toEqual([]);
+        }
       });
     }
   }
