@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../telemetry/logger.js';
 import { localCounters } from './local.js';
-import type { Admission, Counters, LimitSpec, RateSpec } from './policy.js';
+import { share, type Admission, type Counters, type LimitSpec, type RateSpec } from './policy.js';
 import type { RedisCounters } from './redis.js';
 import { quotaWindow } from './windows.js';
 
@@ -66,12 +66,14 @@ export function fleetCounters({ redis, connected, logger, now = Date.now }: {
       });
     },
     async reserve(key: string, rate: RateSpec) {
-      if (!connected()) return local.reserve(key, { perSecond: rate.perSecond / redis.replicas(), burst: Math.max(1, Math.floor(rate.burst / redis.replicas())) });
+      // This replica's share of the pace, as for every other limit.
+      const mine = () => local.reserve(key, { perSecond: rate.perSecond / redis.replicas(), burst: share(rate.burst, redis.replicas()) });
+      if (!connected()) return mine();
       try {
         return await redis.reserve(key, rate);
       } catch (err) {
         fellBack(err);
-        return local.reserve(key, { perSecond: rate.perSecond / redis.replicas(), burst: Math.max(1, Math.floor(rate.burst / redis.replicas())) });
+        return mine();
       }
     },
     quota: (spec) => (down ? local.quota(spec) : redis.quota(spec)),

@@ -5,12 +5,9 @@
  * UPSTREAM_RATE_LIMITED at once) rather than hammering a vendor that said stop.
  */
 import { TokenRelayError } from '../util/errors.js';
+import type { AbortLike } from '../util/abort.js';
 import type { Counters, RateSpec } from './policy.js';
 
-export interface AbortLike {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', fn: () => void): void;
-}
 
 export interface Pacer {
   /** Resolves when the call may go; rejects OVERLOADED when too many wait already. */

@@ -12,18 +12,24 @@ import type { Cluster, Redis } from 'ioredis';
 import { ADMITTED, noop, type Admission, type Counters, type LimitSpec, type RateSpec } from './policy.js';
 import { quotaWindow } from './windows.js';
 
+// Redis's own clock, in ms (replicas' clocks may differ).
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+// The bucket at KEYS[1] refilled to now at ps a second, never over burst, into "tokens"
+// (declared by the script: a local here would shadow it).
+const REFILL = `local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+  tokens = tonumber(b[1]) or burst
+  local at = tonumber(b[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * ps / 1000)`;
+
 // KEYS: bucket, calls in flight, quota counter. ARGV: perSecond (0: none), burst, concurrent
 // (0: none), member, leaseMs, quota (0: none), quota TTL ms. Nothing is counted unless all pass.
 const ADMIT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local ps, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tokens = 0
 if ps > 0 then
-  local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-  tokens = tonumber(b[1]) or burst
-  local at = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - at) * ps / 1000)
+  ${REFILL}
   if tokens < 1 then return {1, math.ceil((1 - tokens) * 1000 / ps), 0} end
 end
 local conc = tonumber(ARGV[3])
@@ -54,13 +60,11 @@ return {0, 0, used}`;
 // after giving back ARGV[4] left of the last lease. KEYS: bucket. ARGV: perSecond, burst,
 // wanted, given back. Returns {taken, retry ms}.
 const TAKE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local ps, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(b[1]) or burst
-local at = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * ps / 1000 + tonumber(ARGV[4]))
+local tokens = 0
+${REFILL}
+tokens = math.min(burst, tokens + tonumber(ARGV[4]))
 local take = math.min(want, math.floor(tokens))
 if take < 1 then return {0, math.ceil((1 - tokens) * 1000 / ps)} end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - take), 'at', tostring(now))
@@ -69,8 +73,7 @@ return {take, 0}`;
 
 // GCRA reservation. KEYS: the key's theoretical arrival time. ARGV: interval ms, burst.
 const RESERVE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + interval
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)

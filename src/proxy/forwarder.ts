@@ -221,7 +221,8 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
       replay?.release();
       if (replay) {
         ctx.bytesIn = replay.bytes;
-        ctx.trace?.set({ 'tokenrelay.replay.memory_bytes': replay.recorded.memory, 'tokenrelay.replay.spooled_bytes': replay.recorded.spooled });
+        const held = ctx.trace && replay.recorded();
+        if (held) ctx.trace!.set({ 'tokenrelay.replay.memory_bytes': held.memory, 'tokenrelay.replay.spooled_bytes': held.spooled });
       }
     }
   };

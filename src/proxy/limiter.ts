@@ -4,11 +4,9 @@
  */
 import { TokenRelayError } from '../util/errors.js';
 
-/** An AbortSignal, or anything with its `aborted` flag and 'abort' listener (fired at most once). */
-export interface AbortLike {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', fn: () => void): void;
-}
+import type { AbortLike } from '../util/abort.js';
+
+export type { AbortLike };
 
 export interface Limiter {
   /** A release function when a slot is free now, else undefined (then use acquire()). */

@@ -68,8 +68,13 @@ export class ReplayBody {
     source.once('aborted', () => this.destroy(new Error('client aborted the request body')));
   }
 
+  /** Bytes written to the spool file (`spooled` is given back to the budget on release). */
+  private spooledTotal = 0;
+
   /** What the copy held at most: bytes in memory and spooled to the file (for traces). */
-  readonly recorded = { memory: 0, spooled: 0 };
+  recorded(): { memory: number; spooled: number } {
+    return { memory: this.memSize, spooled: this.spooledTotal };
+  }
 
   /** Body bytes read from the client so far. */
   get bytes(): number {
@@ -116,12 +121,11 @@ export class ReplayBody {
     if (!this.spool && this.memSize + chunk.length <= this.limits.memoryBytes) {
       this.chunks.push(chunk);
       this.memSize += chunk.length;
-      this.recorded.memory = this.memSize;
       return;
     }
     if (!this.budget.take(chunk.length)) return this.overflow('spool_full');
     this.spooled += chunk.length;
-    this.recorded.spooled += chunk.length;
+    this.spooledTotal += chunk.length;
     const spool = this.spoolWriter();
     if (!spool.write(chunk) && !this.spoolFull) {
       this.spoolFull = true;

@@ -101,6 +101,18 @@ tenants:
     expect((ok - 10) / secs).toBeGreaterThanOrEqual(200 * 0.95);
   });
 
+  it('a rate with a quota (checked in Redis on every call, not leased) holds within 5 % too', async () => {
+    relays = await start('ratequota:', '{ requestsPerSecond: 30, burst: 5, quota: { requests: 1000000, per: day } }');
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const answers = await load(4, () => Date.now() - t0 >= 3000);
+    const secs = (Date.now() - t0) / 1000;
+    const ok = answers.filter((a) => a.status === 200).length;
+    expect(answers.filter((a) => a.status !== 200 && a.code !== 'TENANT_RATE_LIMITED')).toEqual([]);
+    expect((ok - 5) / secs).toBeGreaterThanOrEqual(30 * 0.95);
+    expect((ok - 5) / secs).toBeLessThanOrEqual(30 * 1.05);
+  });
+
   it('a monthly quota stops at exactly its count across replicas', async () => {
     relays = await start('quota:', '{ quota: { requests: 120, per: month } }');
     const seen = akool.seen.length;
