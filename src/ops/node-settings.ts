@@ -90,11 +90,24 @@ export function applyNodeSettings(entry: string): void {
   // pass-through with it, 0.95x without, paired); on Node 22 it saved ~5 MB of a ~105 MB peak
   // (4 MB semi-spaces), requests/s within the noise.
   if (v8Major < 12) setFlagsFromString('--liftoff-only');
-  // V8 lets the old generation grow to up to 4x what survived the last full collection before
-  // collecting again: under load that overshoot (old space 12 -> 40 MB) was the other half of
-  // the peak. 1.5x keeps it near 20 MB, for a full collection every few seconds under load
-  // (mostly concurrent). It also leaves room for V8's default young generation on Node 20,
-  // which needs fewer scavenges than an 8 MB semi-space: +2.6 % requests/s at the same peak,
-  // in a paired run.
-  setFlagsFromString('--heap-growing-percent=50');
+  // The old generation's growth after a full collection. On Node 20 (V8 11) it is V8's own
+  // (a factor from 1.1 to 4, by how cheap collection is): V8 counts the bytes of every Buffer
+  // allocated since the last full collection (a request body's socket chunks, until a
+  // young-generation collection frees them) as old-generation growth, so a limit held at 1.5x
+  // started a full collection every ~35 MB of request bodies: 40-60 of them for 1,500 POSTs of
+  // 1 MiB, a third of the proxy's CPU, none with V8's own (docs/performance.md). The GET
+  // peak it was set for is within ~3 MB either way. On V8 12 and later the young generation
+  // is started small (above), which leaves that headroom, and 1.5x keeps old space near 20 MB
+  // (measured then; from 12 to 40 MB under load with V8's own).
+  const growing = heapGrowingFlag(v8Major, process.execArgv, process.env.NODE_OPTIONS);
+  if (growing) setFlagsFromString(growing);
+}
+
+const HEAP_GROWING_FLAG = /--heap[-_]growing[-_]percent/;
+
+/** The old generation's growth factor to set, if any (see applyNodeSettings); a user's own is kept. */
+export function heapGrowingFlag(v8Major: number, execArgv: readonly string[], nodeOptions = ''): string | undefined {
+  if (v8Major < 12) return undefined;
+  if (execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) || HEAP_GROWING_FLAG.test(nodeOptions)) return undefined;
+  return '--heap-growing-percent=50';
 }

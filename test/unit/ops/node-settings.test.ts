@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { restartFor, semiSpaceMb, type ProcessFacts } from '../../../src/ops/node-settings.js';
+import { heapGrowingFlag, restartFor, semiSpaceMb, type ProcessFacts } from '../../../src/ops/node-settings.js';
 
 const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
   v8Major: 14, ranDirectly: true, execPath: '/usr/bin/node', execArgv: [], argv: ['/usr/bin/node', '/app/dist/cli.js', '--config', 'c.yaml'], env: { PATH: '/bin' }, ...over,
@@ -38,5 +38,20 @@ describe('node settings: when to restart with a young-generation size', () => {
   it('a restarted process does not restart again', () => {
     const r = restartFor(facts())!;
     expect(restartFor(facts({ execArgv: r.args.slice(1, 2), argv: [r.args[0]!, ...r.args.slice(2)], env: r.env }))).toBeUndefined();
+  });
+});
+
+describe('node settings: the old generation growth factor', () => {
+  it("V8 11 (Node 20) keeps V8's own: a 1.5x limit started a full collection every ~35 MB of request bodies", () => {
+    expect(heapGrowingFlag(11, [])).toBeUndefined();
+  });
+  it('V8 12 and later: 1.5x (their young generation is started small)', () => {
+    expect(heapGrowingFlag(12, [])).toBe('--heap-growing-percent=50');
+    expect(heapGrowingFlag(14, [])).toBe('--heap-growing-percent=50');
+  });
+  it('a factor the user chose, as a node flag (either spelling) or in NODE_OPTIONS, is kept', () => {
+    expect(heapGrowingFlag(13, ['--heap-growing-percent=100'])).toBeUndefined();
+    expect(heapGrowingFlag(13, ['--heap_growing_percent=0'])).toBeUndefined();
+    expect(heapGrowingFlag(13, [], '--heap-growing-percent=20')).toBeUndefined();
   });
 });
