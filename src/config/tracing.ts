@@ -1,13 +1,16 @@
 /**
  * `tracing`, with the standard OpenTelemetry environment variables as every SDK reads them
  * (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SERVICE_NAME,
- * OTEL_TRACES_SAMPLER(_ARG), OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP(_TRACES)_TIMEOUT,
- * OTEL_SDK_DISABLED);
+ * OTEL_TRACES_SAMPLER(_ARG), OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_SCHEDULE_DELAY, OTEL_SDK_DISABLED, and
+ * OTEL_EXPORTER_OTLP(_TRACES)_ TIMEOUT, PROTOCOL, COMPRESSION, HEADERS, CERTIFICATE, CLIENT_CERTIFICATE,
+ * CLIENT_KEY, the traces-only one first);
  * what the file says wins. Resolved once here, so nothing reads the environment per request.
  */
 import type { RawConfig } from './schema.js';
+import { accessSync, constants } from 'node:fs';
 import type { TracingPlan } from './types.js';
 
+const PROTOCOLS = ['http/json', 'http/protobuf'] as const;
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 
 export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, problems: string[]): TracingPlan | undefined {
@@ -35,9 +38,30 @@ export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, p
     const ratio = name.endsWith('always_off') ? 0 : name.endsWith('traceidratio') ? arg : 1;
     sampler = { parentBased: name.startsWith('parentbased_'), ratio };
   }
-  const resource = parseResource(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
+  const resource = parsePairs(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY ?? 5000);
   const timeout = Number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000);
+  const otlp = (name: string): [string, string] | undefined => {
+    for (const key of [`OTEL_EXPORTER_OTLP_TRACES_${name}`, `OTEL_EXPORTER_OTLP_${name}`]) {
+      const v = env[key]?.trim();
+      if (v) return [key, v];
+    }
+    return undefined;
+  };
+  const protocol = otlp('PROTOCOL');
+  if (protocol && !PROTOCOLS.includes(protocol[1] as never)) problems.push(`${protocol[0]}: expected ${PROTOCOLS.join(' | ')}, got "${protocol[1]}"`);
+  const compression = otlp('COMPRESSION');
+  if (compression && compression[1] !== 'gzip' && compression[1] !== 'none') problems.push(`${compression[0]}: expected gzip | none, got "${compression[1]}"`);
+  const file = (name: string): string | undefined => {
+    const f = otlp(name);
+    if (!f) return undefined;
+    try {
+      accessSync(f[1], constants.R_OK);
+    } catch {
+      problems.push(`${f[0]}: cannot read "${f[1]}"`);
+    }
+    return f[1];
+  };
   return {
     url,
     sampler,
@@ -45,6 +69,11 @@ export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, p
     resource,
     exportDelayMs: Number.isFinite(delay) && delay >= 0 ? delay : 5000,
     exportTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
+    protocol: protocol?.[1] === 'http/protobuf' ? 'http/protobuf' : 'http/json',
+    compression: compression?.[1] === 'gzip' ? 'gzip' : 'none',
+    // SECURITY: a collector's API key travels here; the plan is never logged.
+    headers: parsePairs(otlp('HEADERS')?.[1] ?? ''),
+    tls: { ca: file('CERTIFICATE'), cert: file('CLIENT_CERTIFICATE'), key: file('CLIENT_KEY') },
   };
 }
 
@@ -53,7 +82,7 @@ function traces(base: string): string {
 }
 
 /** `key=value,key2=value2`, values percent-encoded (the W3C Baggage octet rules). */
-function parseResource(text: string): Record<string, string> {
+function parsePairs(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of text.split(',')) {
     const i = pair.indexOf('=');

@@ -106,6 +106,14 @@ export interface TracingPlan {
   exportDelayMs: number;
   /** How long one export may take, retries included (OTEL_EXPORTER_OTLP_TIMEOUT). */
   exportTimeoutMs: number;
+  /** OTEL_EXPORTER_OTLP_PROTOCOL: http/json (the default, as the JS OTLP/HTTP exporter) or http/protobuf. */
+  protocol: 'http/json' | 'http/protobuf';
+  /** OTEL_EXPORTER_OTLP_COMPRESSION. */
+  compression: 'gzip' | 'none';
+  /** OTEL_EXPORTER_OTLP_HEADERS (may hold a collector's API key: never logged). */
+  headers: Readonly<Record<string, string>>;
+  /** OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY: PEM file paths. */
+  tls: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined };
 }
 
 export interface RelayConfig {

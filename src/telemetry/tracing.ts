@@ -8,16 +8,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Attributes, Context, Span, SpanContext } from '@opentelemetry/api';
+import type { OtlpSettings } from './otlp-export.js';
 
 /** What tracing needs of the config (config/types.ts's TracingPlan has this shape). */
-export interface TracingSettings {
-  url: string;
+export interface TracingSettings extends OtlpSettings {
   sampler: { parentBased: boolean; ratio: number };
   serviceName: string;
   resource: Readonly<Record<string, string>>;
   exportDelayMs: number;
-  /** How long one export may take, retries included (OTEL_EXPORTER_OTLP_TIMEOUT). */
-  exportTimeoutMs: number;
 }
 
 /** One request's server span. */
@@ -56,27 +54,17 @@ const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-([0-9a-f]{2
 export async function createTracing(plan: TracingSettings, { onDropped }: { onDropped: (spans: number) => void }): Promise<Tracing> {
   const api = await import('@opentelemetry/api');
   const sdk = await import('@opentelemetry/sdk-trace-base');
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+  const { createOtlpExporter } = await import('./otlp-export.js');
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
-  const { W3CTraceContextPropagator, ExportResultCode } = await import('@opentelemetry/core');
+  const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
 
   // The sampling decision is taken before any span exists (sampled() below), so a request that is
   // not sampled costs a header check and a random number, not a span, a context and an injection:
   // through the SDK's own sampler, unsampled requests cost 15 % of a request's CPU. Token
   // fetches, rare and what requests link to, are always kept; everything that reaches the SDK is.
   const sampler = new sdk.AlwaysOnSampler();
-  const otlp = new OTLPTraceExporter({ url: plan.url, timeoutMillis: plan.exportTimeoutMs });
   // Spans a collector did not take are dropped, and counted: a dead collector changes nothing else.
-  const exporter: import('@opentelemetry/sdk-trace-base').SpanExporter = {
-    export(spans, done) {
-      otlp.export(spans, (result) => {
-        if (result.code !== ExportResultCode.SUCCESS) onDropped(spans.length);
-        done(result);
-      });
-    },
-    shutdown: () => otlp.shutdown(),
-    forceFlush: () => otlp.forceFlush(),
-  };
+  const exporter = await createOtlpExporter(plan, { onDropped });
   const provider = new sdk.BasicTracerProvider({
     sampler,
     resource: resourceFromAttributes({ ...plan.resource, 'service.name': plan.serviceName }),

@@ -1,4 +1,8 @@
-/** An OpenTelemetry collector's OTLP/HTTP traces endpoint: decodes what the exporter sends (JSON, gzip or not). */
+/**
+ * An OpenTelemetry collector's OTLP/HTTP traces endpoint: decodes what the exporter sends (JSON,
+ * gzip or not; protobuf is kept raw, for grepping). `answers` scripts the statuses of the next
+ * exports (a 429/503 with Retry-After: 0), then 200.
+ */
 import { createServer, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { listenLoopback } from './listen.js';
@@ -22,6 +26,10 @@ export interface FakeCollector {
   spans: ExportedSpan[];
   /** Every request body as received (decompressed): for grepping. */
   raw: string[];
+  /** Every export's headers, in order. */
+  requests: Array<Record<string, string | string[] | undefined>>;
+  /** Statuses for the next exports (taken in order); 200 when empty. */
+  answers: number[];
   close(): Promise<void>;
 }
 
@@ -31,7 +39,10 @@ const attrs = (kvs: KV[] = []) => Object.fromEntries(kvs.map((a) => [a.key, a.va
 export async function startFakeCollector(): Promise<FakeCollector> {
   const spans: ExportedSpan[] = [];
   const raw: string[] = [];
+  const requests: FakeCollector['requests'] = [];
+  const answers: number[] = [];
   const server: Server = createServer((req, res) => {
+    requests.push(req.headers);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -39,6 +50,15 @@ export async function startFakeCollector(): Promise<FakeCollector> {
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       const text = body.toString('utf8');
       raw.push(text);
+      const status = answers.shift() ?? 200;
+      if (status !== 200) {
+        res.writeHead(status, { 'retry-after': '0' });
+        return void res.end();
+      }
+      if (req.headers['content-type'] === 'application/x-protobuf') {
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+        return void res.end();
+      }
       const doc = JSON.parse(text) as { resourceSpans: Array<{ resource?: { attributes?: KV[] }; scopeSpans: Array<{ spans: any[] }> }> };
       for (const rs of doc.resourceSpans) {
         const resource = attrs(rs.resource?.attributes);
@@ -57,5 +77,5 @@ export async function startFakeCollector(): Promise<FakeCollector> {
     });
   });
   const { url, close } = await listenLoopback(server);
-  return { url, spans, raw, close };
+  return { url, spans, raw, requests, answers, close };
 }

@@ -15,6 +15,7 @@ describe('tracing in the config and the OTEL_* variables', () => {
     expect(tracingOf({ tracing: { endpoint: 'http://otel-collector:4318/', sampleRatio: 0.1, serviceName: 'relay-a' } })).toEqual({
       url: 'http://otel-collector:4318/v1/traces', sampler: { parentBased: true, ratio: 0.1 }, serviceName: 'relay-a',
       resource: {}, exportDelayMs: 5000, exportTimeoutMs: 10_000,
+      protocol: 'http/json', compression: 'none', headers: {}, tls: { ca: undefined, cert: undefined, key: undefined },
     });
   });
 
@@ -44,5 +45,30 @@ describe('tracing in the config and the OTEL_* variables', () => {
       expect((err as ConfigError).problems[0]).toMatch(/^OTEL_TRACES_SAMPLER: expected always_on \| always_off/);
     }
     expect(() => tracingOf({ tracing: { endpoint: 'http://c:4318', sampleRatio: 1.5 } })).toThrow(ConfigError);
+  });
+
+  it("the exporter's variables: protocol, compression, headers (percent-decoded), certificate files; the traces-only one first", () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%3D1,x-team=a b', OTEL_EXPORTER_OTLP_CERTIFICATE: import.meta.filename,
+    };
+    expect(tracingOf({}, env)).toMatchObject({
+      protocol: 'http/protobuf', compression: 'gzip', headers: { 'x-api-key': 'k=1', 'x-team': 'a b' }, tls: { ca: import.meta.filename },
+    });
+  });
+
+  it('a bad protocol, compression or unreadable certificate is a config error naming the variable', () => {
+    const problems = (env: NodeJS.ProcessEnv) => {
+      try {
+        tracingOf({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', ...env });
+        return [];
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })[0]).toMatch(/^OTEL_EXPORTER_OTLP_PROTOCOL: /);
+    expect(problems({ OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'brotli' })[0]).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: /);
+    expect(problems({ OTEL_EXPORTER_OTLP_CLIENT_KEY: '/nonexistent/key.pem' })[0]).toMatch(/^OTEL_EXPORTER_OTLP_CLIENT_KEY: /);
   });
 });
