@@ -13,7 +13,7 @@
  * drifts ±25 % from one round to the next, this resolves differences of ~1 %). Streams run one
  * at a time, A B then B A, and the ratio is taken within each round.
  * Also printed: each process's own CPU time per request (user + system, from /proc).
- * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
+ * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
  * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds).
  */
 import autocannon from 'autocannon';
@@ -68,7 +68,9 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
     url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
     ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers || s.headers ? { headers: { ...s.headers, ...shape.headers } } : {}),
   })).requests.total;
-  await Promise.all([total(sa, 2), total(sb, 2)]); // warm-up
+  // Warm-up: two rounds' worth (workloads.ts's paired() says why), PAIR_WARMUP seconds if set.
+  const warmup = Number(process.env.PAIR_WARMUP ?? 2 * seconds);
+  await Promise.all([total(sa, warmup), total(sb, warmup)]);
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   const cpu = () => [cpuSeconds(sa.proc.pid!), cpuSeconds(sb.proc.pid!)] as const;

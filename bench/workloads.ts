@@ -137,12 +137,15 @@ export async function refreshUnderLoad(tr: Server, target: string, duration: num
  * Two servers loaded at the same time on the shared core (as `bench:pair`): their requests/s
  * split by what a request costs each, under the very same conditions. For comparing variants of
  * tokenrelay, where sequential rounds drift by more than the difference. Per round, a's ÷ b's.
+ * The warm-up lasts two rounds: with tracing on, the first ~10 s ran at 0.63–0.83x and then held
+ * at 0.87–0.93x, while V8 compiled the SDK's and the exporter's paths (a 2-second warm-up
+ * counted that as the first round).
  */
 export async function paired(a: Server, b: Server, path: string, rounds: number, duration: number, connections = 25): Promise<number[]> {
   const total = async (s: Server, d: number) => (await autocannon({
     url: `http://127.0.0.1:${s.port}${s.prefix}${path}`, connections, duration: d, ...(s.headers ? { headers: s.headers } : {}),
   })).requests.total;
-  await Promise.all([total(a, 2), total(b, 2)]);
+  await Promise.all([total(a, 2 * duration), total(b, 2 * duration)]);
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const [na, nb] = await Promise.all([total(a, duration), total(b, duration)]);
