@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Pool } from '../util/undici.js';
+import { headerName, Pool, type Dispatcher } from '../util/undici.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -63,12 +63,11 @@ export async function createOtlpExporter(s: OtlpSettings, { onDropped, sleep = d
     const left = deadline - Date.now();
     if (left <= 0) return false;
     try {
-      const r = await pool.request({ path, method: 'POST', headers, body, headersTimeout: left, bodyTimeout: left });
-      await r.body.dump();
+      const r = await postOnce(pool, { path, method: 'POST', headers, body, headersTimeout: left, bodyTimeout: left });
       if (r.statusCode < 300) return true;
       if (!RETRYABLE.has(r.statusCode)) return false;
-      const after = Number(r.headers['retry-after']);
-      return r.headers['retry-after'] !== undefined && Number.isFinite(after) && after >= 0 ? after * 1000 : -1;
+      const after = Number(r.retryAfter);
+      return r.retryAfter !== undefined && Number.isFinite(after) && after >= 0 ? after * 1000 : -1;
     } catch {
       return closed ? false : -1;
     }
@@ -106,6 +105,32 @@ export async function createOtlpExporter(s: OtlpSettings, { onDropped, sleep = d
     },
     async forceFlush() {},
   };
+}
+
+/**
+ * One POST on undici's dispatch API, the answer's body ignored. Not `request()`: its answer is a
+ * Readable subclass, and with it Node's shared stream code (`Readable.push`, `flow`,
+ * `onStreamRead`, `emitReadable_`) deoptimised for the new shape after each export, under load
+ * (`--trace-deopt`); with dispatch those are gone (requests/s paired: within the noise). The
+ * proxy's own calls use dispatch() the same way (proxy/upstream-call.ts).
+ */
+function postOnce(pool: Dispatcher, opts: Dispatcher.DispatchOptions): Promise<{ statusCode: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let retryAfter: string | undefined;
+    pool.dispatch(opts, {
+      onConnect() {},
+      onHeaders(status: number, raw: Buffer[]) {
+        if (status < 200) return true;
+        statusCode = status;
+        for (let i = 0; i < raw.length; i += 2) if (headerName(raw[i]!) === 'retry-after') retryAfter = raw[i + 1]!.toString('latin1');
+        return true;
+      },
+      onData: () => true,
+      onComplete: () => resolve({ statusCode, retryAfter }),
+      onError: reject,
+    } as Dispatcher.DispatchHandler);
+  });
 }
 
 function delay(ms: number): Promise<void> {
