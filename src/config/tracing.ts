@@ -11,6 +11,7 @@ import { accessSync, constants } from 'node:fs';
 import type { TracingPlan } from './types.js';
 
 const PROTOCOLS = ['http/json', 'http/protobuf'] as const;
+const COMPRESSIONS = ['gzip', 'none'] as const;
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 
 export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, problems: string[]): TracingPlan | undefined {
@@ -40,7 +41,6 @@ export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, p
   }
   const resource = parsePairs(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY ?? 5000);
-  const timeout = Number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000);
   const otlp = (name: string): [string, string] | undefined => {
     for (const key of [`OTEL_EXPORTER_OTLP_TRACES_${name}`, `OTEL_EXPORTER_OTLP_${name}`]) {
       const v = env[key]?.trim();
@@ -48,10 +48,15 @@ export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, p
     }
     return undefined;
   };
-  const protocol = otlp('PROTOCOL');
-  if (protocol && !PROTOCOLS.includes(protocol[1] as never)) problems.push(`${protocol[0]}: expected ${PROTOCOLS.join(' | ')}, got "${protocol[1]}"`);
-  const compression = otlp('COMPRESSION');
-  if (compression && compression[1] !== 'gzip' && compression[1] !== 'none') problems.push(`${compression[0]}: expected gzip | none, got "${compression[1]}"`);
+  /** One of `allowed`, else a problem naming the variable (and the fallback). */
+  const choice = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = otlp(name);
+    if (!v) return fallback;
+    if (allowed.includes(v[1] as T)) return v[1] as T;
+    problems.push(`${v[0]}: expected ${allowed.join(' | ')}, got "${v[1]}"`);
+    return fallback;
+  };
+  const timeout = Number(otlp('TIMEOUT')?.[1] ?? 10_000);
   const file = (name: string): string | undefined => {
     const f = otlp(name);
     if (!f) return undefined;
@@ -69,8 +74,8 @@ export function planTracing(raw: RawConfig['tracing'], env: NodeJS.ProcessEnv, p
     resource,
     exportDelayMs: Number.isFinite(delay) && delay >= 0 ? delay : 5000,
     exportTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
-    protocol: protocol?.[1] === 'http/protobuf' ? 'http/protobuf' : 'http/json',
-    compression: compression?.[1] === 'gzip' ? 'gzip' : 'none',
+    protocol: choice('PROTOCOL', PROTOCOLS, 'http/json'),
+    compression: choice('COMPRESSION', COMPRESSIONS, 'none'),
     // SECURITY: a collector's API key travels here; the plan is never logged.
     headers: parsePairs(otlp('HEADERS')?.[1] ?? ''),
     tls: { ca: file('CERTIFICATE'), cert: file('CLIENT_CERTIFICATE'), key: file('CLIENT_KEY') },

@@ -8,7 +8,6 @@ import { TokenRelayError } from '../util/errors.js';
 import type { AbortLike } from '../util/abort.js';
 import type { Counters, RateSpec } from './policy.js';
 
-
 export interface Pacer {
   /** Resolves when the call may go; rejects OVERLOADED when too many wait already. */
   wait(signal?: AbortLike): Promise<void>;
@@ -46,13 +45,6 @@ function sleep(ms: number, signal: AbortLike | undefined, upstream: string): Pro
   });
 }
 
-/** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; ms from now, capped at an hour. */
-export function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  const ms = /^\s*\d+\s*$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
-  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 3_600_000) : undefined;
-}
 
 /** Until when each credential's vendor asked for a pause. */
 export class Cooldowns {

@@ -18,7 +18,8 @@ import { bodyPending, watchBody } from './body-timeout.js';
 import { ReplayBody, type ReplayLimits } from './replay.js';
 import { SpoolBudget } from './spool.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
-import { Cooldowns, retryAfterMs, type Pacer } from '../limits/pacing.js';
+import { Cooldowns, type Pacer } from '../limits/pacing.js';
+import { retryAfterMs } from '../util/retry-after.js';
 import type { Account } from './tenancy.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
 

@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { retryAfterMs } from '../util/retry-after.js';
 import { headerName, Pool, type Dispatcher } from '../util/undici.js';
 
 const gzipAsync = promisify(gzip);
@@ -66,8 +67,7 @@ export async function createOtlpExporter(s: OtlpSettings, { onDropped, sleep = d
       const r = await postOnce(pool, { path, method: 'POST', headers, body, headersTimeout: left, bodyTimeout: left });
       if (r.statusCode < 300) return true;
       if (!RETRYABLE.has(r.statusCode)) return false;
-      const after = Number(r.retryAfter);
-      return r.retryAfter !== undefined && Number.isFinite(after) && after >= 0 ? after * 1000 : -1;
+      return retryAfterMs(r.retryAfter, Date.now()) ?? -1;
     } catch {
       return closed ? false : -1;
     }
@@ -75,7 +75,9 @@ export async function createOtlpExporter(s: OtlpSettings, { onDropped, sleep = d
 
   async function send(spans: ReadableSpan[]): Promise<boolean> {
     const deadline = Date.now() + s.exportTimeoutMs;
-    const encoded = Buffer.from(serializer.serializeRequest(spans) ?? []);
+    const bytes = serializer.serializeRequest(spans) ?? new Uint8Array(0);
+    // A view of the encoded bytes, not a copy.
+    const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const body = s.compression === 'gzip' ? await gzipAsync(encoded) : encoded;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const r = await post(body, deadline);

@@ -1,7 +1,7 @@
 /**
  * The OTLP exporter against a collector over a real socket: JSON or protobuf, gzip, the
- * configured headers, retries of 503/429 (Retry-After honoured), no retry of a 400, and a dead
- * collector: each failed batch dropped and counted, within the export timeout.
+ * configured headers, retries of 503/429 (Retry-After honoured), no retry of a 400, a 204, a 413
+ * before the body is read, and a dead collector: each failed batch dropped and counted, within the export timeout.
  */
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,17 @@ describe('OTLP export', () => {
     expect(await exportOnce()).toBe(1);
     expect(collector.requests).toHaveLength(1);
     expect(dropped).toBe(3);
+  });
+
+  it('a 204 with no body is taken; a 413 sent before the body was read is neither retried nor fatal', async () => {
+    collector.answers.push(204);
+    expect(await exportOnce()).toBe(0);
+    collector.answers.push({ early: 413 });
+    expect(await exportOnce({}, someSpans(2000))).toBe(1);
+    expect(collector.requests).toHaveLength(2);
+    expect(dropped).toBe(2000);
+    // The next export goes through as usual.
+    expect(await exportOnce()).toBe(0);
   });
 
   it('a dead collector: retried with backoff within the timeout, then dropped and counted', async () => {

@@ -92,12 +92,17 @@ describe('traces', () => {
     expect(server.links).toEqual([{ traceId: fetch.traceId, spanId: fetch.spanId }]);
   });
 
-  it('a revoked token: the refresh span linked from the request, two upstream attempts, the resend saying why', async () => {
+  /** A relay with a token already fetched (its spans cleared), then revoked at the vendor. */
+  async function startWarmThenRevoke() {
     await start();
     await call('/akool/warm');
     await spans((xs) => servers(xs).length === 1);
     collector.spans.length = 0;
     akool.revokeAll();
+  }
+
+  it('a revoked token: the refresh span linked from the request, two upstream attempts, the resend saying why', async () => {
+    await startWarmThenRevoke();
     expect(await call('/akool/api/x')).toBe(200);
     const all = await spans((xs) => servers(xs).length === 1 && fetches(xs).length === 1 && xs.length >= 4);
     const server = servers(all)[0]!;
@@ -111,11 +116,7 @@ describe('traces', () => {
   });
 
   it('200 concurrent calls on a revoked token: one fetch span, linked from all 200 requests', async () => {
-    await start();
-    await call('/akool/warm');
-    await spans((xs) => servers(xs).length === 1);
-    collector.spans.length = 0;
-    akool.revokeAll();
+    await startWarmThenRevoke();
     // The refresh outlasts the burst: a call that came after it had finished would go out with
     // the new token and have nothing to wait on (under load, 100 ms was not always enough).
     akool.tokenDelayMs = 1500;

@@ -28,8 +28,12 @@ export interface FakeCollector {
   raw: string[];
   /** Every export's headers, in order. */
   requests: Array<Record<string, string | string[] | undefined>>;
-  /** Statuses for the next exports (taken in order); 200 when empty. */
-  answers: number[];
+  /**
+   * Answers for the next exports (taken in order), 200 when empty: a status (sent once the body
+   * is read, with Retry-After: 0), or `{ early }`: that status at once, before the body is
+   * read, and the connection closed, as nginx does with a 413.
+   */
+  answers: Array<number | { early: number }>;
   close(): Promise<void>;
 }
 
@@ -40,9 +44,15 @@ export async function startFakeCollector(): Promise<FakeCollector> {
   const spans: ExportedSpan[] = [];
   const raw: string[] = [];
   const requests: FakeCollector['requests'] = [];
-  const answers: number[] = [];
+  const answers: FakeCollector['answers'] = [];
   const server: Server = createServer((req, res) => {
     requests.push(req.headers);
+    const next = answers[0];
+    if (typeof next === 'object') {
+      answers.shift();
+      res.writeHead(next.early, { connection: 'close' });
+      return void res.end();
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -50,7 +60,8 @@ export async function startFakeCollector(): Promise<FakeCollector> {
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       const text = body.toString('utf8');
       raw.push(text);
-      const status = answers.shift() ?? 200;
+      const status = (answers.shift() as number | undefined) ?? 200;
+      if (status === 204) return void res.writeHead(204).end();
       if (status !== 200) {
         res.writeHead(status, { 'retry-after': '0' });
         return void res.end();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { localCounters } from '../../../src/limits/local.js';
 import type { Admission } from '../../../src/limits/policy.js';
 import { quotaWindow } from '../../../src/limits/windows.js';
-import { retryAfterMs } from '../../../src/limits/pacing.js';
+import { retryAfterMs } from '../../../src/util/retry-after.js';
 
 const clock = (t0: number) => {
   const c = { t: t0, now: () => c.t };
@@ -88,5 +88,6 @@ describe('quota windows and Retry-After', () => {
     expect(retryAfterMs(new Date(now - 5000).toUTCString(), now)).toBeUndefined();
     expect(retryAfterMs('86400', now)).toBe(3_600_000);
     expect(retryAfterMs(undefined, now)).toBeUndefined();
+    expect(retryAfterMs('0', now)).toBe(0);
   });
 });
