@@ -11,25 +11,23 @@
  * at half the undici pass-through. Here one 'data' listener feeds the upstream's stream and the
  * spool directly, and the client is paused only when one of them is really full.
  */
-import { createReadStream, createWriteStream, openSync, rmSync, type WriteStream } from 'node:fs';
+import { createReadStream, openSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReplayLimits } from '../config/types.js';
 import { TokenRelayError } from '../util/errors.js';
+import { SpoolFile } from './spool-file.js';
 import { SpoolBudget, spoolFile } from './spool.js';
 
 export type { ReplayLimits };
 
 /** What the first attempt's stream holds before the client is paused (the upstream is slower). */
 const FIRST_BUFFER = 256 * 1024;
-/** What the spool file's stream holds before the client is paused (the disk is slower). */
-const SPOOL_BUFFER = 1024 * 1024;
 
 export class ReplayBody {
   private chunks: Buffer[] = [];
   private memSize = 0;
   private size = 0;
-  private spool: WriteStream | undefined;
-  private spoolPath: string | undefined;
+  private spool: SpoolFile | undefined;
   /** Bytes this body holds of the spool budget. */
   private spooled = 0;
   private readonly first: Readable;
@@ -129,10 +127,7 @@ export class ReplayBody {
     const spool = this.spoolWriter();
     if (!spool.write(chunk) && !this.spoolFull) {
       this.spoolFull = true;
-      spool.once('drain', () => {
-        this.spoolFull = false;
-        this.drained();
-      });
+      spool.whenDrained(this.spoolDrained);
     }
   }
 
@@ -142,13 +137,14 @@ export class ReplayBody {
     if (!this.spoolFull && !this.ended && !this.failed) this.source.resume();
   }
 
-  private spoolWriter(): WriteStream {
-    if (!this.spool) {
-      this.spoolPath = spoolFile(this.limits.spoolDir);
-      // SECURITY: request bodies are the clients' data: readable by this user only.
-      this.spool = createWriteStream(this.spoolPath, { mode: 0o600, highWaterMark: SPOOL_BUFFER });
-      this.spool.on('error', () => this.overflow('spool_full'));
-    }
+  private readonly spoolDrained = (): void => {
+    this.spoolFull = false;
+    this.drained();
+  };
+
+  private spoolWriter(): SpoolFile {
+    // A file that cannot be opened or written (the disk full, say) drops the copy, not the body.
+    this.spool ??= new SpoolFile(spoolFile(this.limits.spoolDir), () => this.overflow('spool_full'));
     return this.spool;
   }
 
@@ -164,10 +160,8 @@ export class ReplayBody {
     // The upstream gets the end at once; the copy is whole once its file is written out.
     if (this.feeding) this.first.push(null);
     const spool = this.spool;
-    if (spool && this.overflowReason === undefined && !this.released && !spool.destroyed) {
-      spool.once('close', () => this.finish());
-      spool.end();
-    } else this.finish();
+    if (spool && this.overflowReason === undefined && !this.released) spool.end(() => this.finish());
+    else this.finish();
   }
 
   private finish(): void {
@@ -203,7 +197,7 @@ export class ReplayBody {
     const chunks = this.chunks;
     // Opened now, synchronously (only on the rare resend path): release() may unlink the file
     // before the stream reaches it, and an unlinked file stays readable through its descriptor.
-    const file = this.spoolPath ? createReadStream('', { fd: openSync(this.spoolPath, 'r'), highWaterMark: 64 * 1024 }) : undefined;
+    const file = this.spool ? createReadStream('', { fd: openSync(this.spool.path, 'r'), highWaterMark: 64 * 1024 }) : undefined;
     const out = Readable.from((async function* () {
       yield* chunks;
       if (file) yield* file;
@@ -223,19 +217,16 @@ export class ReplayBody {
   private dropSpool(): void {
     this.budget.give(this.spooled);
     this.spooled = 0;
-    const { spool, spoolPath } = this;
+    const { spool } = this;
     if (spool && this.spoolFull) {
       // Nothing will drain it now: the client must not stay paused on it.
       this.spoolFull = false;
       queueMicrotask(() => this.drained());
     }
-    if (!spool || !spoolPath) return;
+    if (!spool) return;
     this.spool = undefined;
-    this.spoolPath = undefined;
+    // A file still being opened is removed by the spool itself once the open completes.
     spool.destroy();
-    rmSync(spoolPath, { force: true });
-    // A stream destroyed while its file is still opening creates the file after this point
-    // (the open completes, then it closes): remove it again once the stream has closed.
-    if (spool.pending) spool.once('close', () => rmSync(spoolPath, { force: true }));
+    rmSync(spool.path, { force: true });
   }
 }
