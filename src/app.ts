@@ -36,6 +36,8 @@ export interface TokenRelayOptions {
   counters?: CountersHandle;
   /** Traces (createTracing() from `config.tracing`); absent: tracing off. */
   tracing?: Tracing;
+  /** Called as each request body starts, with its declared length (Infinity: chunked); the CLI gives V8 heap room then (ops/heap-room.ts). */
+  onBody?: (bytes: number) => void;
 }
 
 export interface TokenRelay {
@@ -84,8 +86,8 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   };
   const counters = options.counters ?? memoryCounters(() => clock.now());
   const cooldowns = new Cooldowns(() => clock.now());
-  const { tracing } = options;
-  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes), counters: () => counters, cooldowns, tracing };
+  const { tracing, onBody } = options;
+  const deps = { logger, metrics, clock, store, shared, onSharedError, spool: new SpoolBudget(initial.replay.maxSpoolBytes), counters: () => counters, cooldowns, tracing, onBody };
   const accessLog = createAccessLog(logger);
   let rt: Runtime = buildRuntime(initial, deps);
   const retiring = new Set<Promise<void>>();

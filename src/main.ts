@@ -15,6 +15,7 @@ import { createReloader } from './ops/reload.js';
 import { createSharedCache } from './tokens/shared-cache-factory.js';
 import { createCounters } from './limits/factory.js';
 import { createTracing } from './telemetry/tracing.js';
+import { createHeapRoom } from './ops/heap-room.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -98,7 +99,9 @@ async function main(argv: string[]): Promise<number> {
   // The OpenTelemetry SDK is loaded only when tracing is on.
   const tracing = config.tracing && await createTracing(config.tracing, { onDropped: (n) => metrics.spansDropped(n) });
   if (config.tracing) logger.info({ event: 'tracing', serviceName: config.tracing.serviceName, sampleRatio: config.tracing.sampler.ratio, parentBased: config.tracing.sampler.parentBased }, 'tracing on (OTLP over HTTP)');
-  const relay = createTokenRelay({ config, logger, metrics, counters, ...(shared ? { shared } : {}), ...(tracing ? { tracing } : {}) });
+  // The process is the CLI's: V8's heap growth is set here, not by the library (ops/heap-room.ts).
+  const heapRoom = createHeapRoom({ v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS });
+  const relay = createTokenRelay({ config, logger, metrics, counters, onBody: (n) => heapRoom.body(n), ...(shared ? { shared } : {}), ...(tracing ? { tracing } : {}) });
   try {
     await relay.listen();
   } catch (err) {
@@ -120,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
       logger.info({ event: 'shutdown', signal, gracePeriodMs: config.gracePeriodMs }, 'draining');
       relay.close().then(
         () => {
+          heapRoom.stop();
           logger.info({ event: 'stopped' }, 'stopped');
           resolve(0);
         },

@@ -49,6 +49,8 @@ export interface RuntimeDeps {
   cooldowns: Cooldowns;
   /** Traces; absent: tracing off. */
   tracing?: Tracing | undefined;
+  /** Called as each request body starts, with its declared length; outlives a reload. */
+  onBody?: ((bytes: number) => void) | undefined;
 }
 
 const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
@@ -74,7 +76,7 @@ export function buildRuntime(config: RelayConfig, deps: RuntimeDeps, previous?: 
   const spool = deps.spool ?? new SpoolBudget(config.replay.maxSpoolBytes);
   spool.max = config.replay.maxSpoolBytes;
   const forward = createForwarder({
-    logger, metrics, replay: config.replay, spool, cooldowns, trusted: createTrust(config.trustForwardedFrom), clientBodyTimeoutMs: config.limits.clientBodyTimeout, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
+    logger, metrics, replay: config.replay, spool, cooldowns, onBody: deps.onBody, trusted: createTrust(config.trustForwardedFrom), clientBodyTimeoutMs: config.limits.clientBodyTimeout, inspectBytes: config.limits.inspectBytes, maxBodyBytes: config.limits.maxBodyBytes,
     ...(config.inbound ? { dropHeader: config.inbound.header } : {}),
   });
   try {

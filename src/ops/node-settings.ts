@@ -96,7 +96,8 @@ export function applyNodeSettings(entry: string): void {
   // young-generation collection frees them) as old-generation growth, so a limit held at 1.5x
   // started a full collection every ~35 MB of request bodies: 40-60 of them for 1,500 POSTs of
   // 1 MiB, a third of the proxy's CPU, none with V8's own (docs/performance.md). The GET
-  // peak it was set for is within ~3 MB either way. On V8 12 and later the young generation
+  // peak it was set for is within ~3 MB either way. While request bodies stream, the CLI sets
+  // 4x for the same reason (ops/heap-room.ts). On V8 12 and later the young generation
   // is started small (above), which leaves that headroom, and 1.5x keeps old space near 20 MB
   // (measured then; from 12 to 40 MB under load with V8's own).
   const growing = heapGrowingFlag(v8Major, process.execArgv, process.env.NODE_OPTIONS);

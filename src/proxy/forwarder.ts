@@ -47,7 +47,7 @@ export interface RequestContext {
   trace?: RequestTrace | undefined;
 }
 
-export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes), cooldowns = new Cooldowns() }: {
+export function createForwarder({ logger, metrics, replay: replayLimits, inspectBytes, maxBodyBytes, clientBodyTimeoutMs = 60_000, dropHeader, trusted, spool = new SpoolBudget(replayLimits.maxSpoolBytes), cooldowns = new Cooldowns(), onBody }: {
   logger: Logger; metrics: Metrics; replay: ReplayLimits; inspectBytes: number; maxBodyBytes: number;
   /** Vendors' pauses (429 Retry-After) per credential, shared by every request of the process. */
   cooldowns?: Cooldowns;
@@ -57,6 +57,8 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   trusted?: ((ip: string | undefined) => boolean) | undefined;
   /** The spool budget shared by every request of the process (it outlives a reload). */
   spool?: SpoolBudget;
+  /** Called as each request body starts, with its declared length (Infinity: chunked); ops/heap-room.ts. */
+  onBody?: ((bytes: number) => void) | undefined;
   /** The inbound key header, stripped before forwarding. */
   dropHeader?: string;
 }) {
@@ -147,6 +149,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
     const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    if (hasBody) onBody?.(te === undefined ? Number(cl) : Infinity);
     // A small body of known length is read whole and sent as one buffer (the same buffer is the
     // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs. It is read
     // before the request takes an upstream slot: a client that stalls mid-body holds no slot.

@@ -29,6 +29,8 @@ export interface HarnessOptions {
   top?: Record<string, unknown>;
   /** Runs once the fakes are up, before tokenrelay starts (to make its first fetches fail, say). */
   beforeStart?: (vendors: Record<VendorKind, FakeVendor>) => void;
+  /** tokenrelay's onBody hook (the CLI's heap room). */
+  onBody?: (bytes: number) => void;
 }
 
 export function captureLogs(): { lines: string[]; stream: Writable } {
@@ -95,7 +97,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   opts.beforeStart?.(vendors);
   const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...opts.top }, { env: {} });
   const { lines, stream } = captureLogs();
-  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }) });
+  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }), ...(opts.onBody ? { onBody: opts.onBody } : {}) });
   const addr = await relay.listen(0);
   const url = `http://127.0.0.1:${addr.port}`;
   const client = new Agent({ connections: 512 });

@@ -1,0 +1,29 @@
+/**
+ * The onBody hook (the CLI gives V8 heap room while bodies stream: ops/heap-room.ts) hears of
+ * every request body as it starts, with its declared length, and of nothing else.
+ */
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../support/helpers.js';
+
+describe('onBody hook', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('is called with the declared length, Infinity for a chunked body, and not for a GET or an empty POST', async () => {
+    const seen: number[] = [];
+    h = await startHarness({ kinds: ['hitem3d'], onBody: (n) => seen.push(n) });
+    const url = `${h.url}/hitem3d/open-api/v1/upload`;
+    const send = async (opts: Parameters<typeof request>[1]) => (await request(url, { dispatcher: h!.client, ...opts })).body.text();
+    await send({ method: 'GET' });
+    await send({ method: 'POST', body: '' });
+    await send({ method: 'POST', body: Buffer.alloc(100 * 1024, 1) });
+    await send({ method: 'POST', body: Buffer.alloc(10, 1) });
+    await send({ method: 'POST', body: Readable.from([Buffer.alloc(70 * 1024, 2), Buffer.alloc(5, 3)]) });
+    expect(seen).toEqual([100 * 1024, 10, Infinity]);
+  });
+});
