@@ -43,6 +43,8 @@ export interface HeapRoomOptions {
   /** How long without a new body before V8's own growth is back (checked every half of it). */
   quietMs?: number;
   setFlags?: (flags: string) => void;
+  /** Told each time the room is made (true) or given back (false): the CLI logs it at debug. */
+  onChange?: (open: boolean) => void;
   setInterval?: (fn: () => void, ms: number) => { unref(): unknown };
   clearInterval?: (t: { unref(): unknown }) => void;
 }
@@ -61,6 +63,7 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
     clear(timer);
     timer = undefined;
     set('--heap-growing-percent=0');
+    o.onChange?.(false);
   };
   return {
     body(bytes) {
@@ -68,6 +71,7 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
       seen = true;
       if (timer) return;
       set(`--heap-growing-percent=${BODY_GROWING_PERCENT}`);
+      o.onChange?.(true);
       timer = every(() => {
         if (seen) seen = false;
         else close();

@@ -4,12 +4,14 @@ import { BODY_GROWING_PERCENT, createHeapRoom, MIN_BODY } from '../../../src/ops
 /** A heap room on fake flags and a fake interval, ticked by hand. */
 function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string } = {}) {
   const flags: string[] = [];
+  const changes: boolean[] = [];
   let tick: (() => void) | undefined;
   let cleared = 0;
   let unrefd = 0;
   const room = createHeapRoom({
     v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: 1000,
     setFlags: (f) => flags.push(f),
+    onChange: (o) => changes.push(o),
     setInterval: (fn, ms) => {
       expect(ms).toBe(500);
       tick = fn;
@@ -20,7 +22,7 @@ function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: strin
       tick = undefined;
     },
   });
-  return { room, flags, tick: () => tick?.(), counts: () => ({ cleared, unrefd, ticking: tick !== undefined }) };
+  return { room, flags, changes, tick: () => tick?.(), counts: () => ({ cleared, unrefd, ticking: tick !== undefined }) };
 }
 
 const open = `--heap-growing-percent=${BODY_GROWING_PERCENT}`;
@@ -39,6 +41,7 @@ describe('heap room while bodies stream (V8 11)', () => {
     expect(f.counts().ticking).toBe(false);
     f.room.body(MIN_BODY);
     expect(f.flags).toEqual([open, '--heap-growing-percent=0', open]);
+    expect(f.changes).toEqual([true, false, true]);
   });
 
   it('bodies that keep coming keep it', () => {
