@@ -15,7 +15,7 @@ import { createReloader } from './ops/reload.js';
 import { createSharedCache } from './tokens/shared-cache-factory.js';
 import { createCounters } from './limits/factory.js';
 import { createTracing } from './telemetry/tracing.js';
-import { BODY_GROWING_PERCENT, createHeapRoom } from './ops/heap-room.js';
+import { createHeapRoom } from './ops/heap-room.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   // The process is the CLI's: V8's heap growth is set here, not by the library (ops/heap-room.ts).
   const heapRoom = createHeapRoom({
     v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS,
-    onChange: (open) => logger.debug({ event: 'heap_room', open, growingPercent: open ? BODY_GROWING_PERCENT : 0 }, open ? 'request bodies streaming: the old generation may grow 4x' : 'V8 heap growth back to its own'),
+    onChange: (percent) => logger.debug({ event: 'heap_room', open: percent > 0, growingPercent: percent }, percent > 0 ? 'request bodies streaming: room in the old generation' : 'V8 heap growth back to its own'),
   });
   const relay = createTokenRelay({ config, logger, metrics, counters, onBody: (n) => heapRoom.body(n), ...(shared ? { shared } : {}), ...(tracing ? { tracing } : {}) });
   try {

@@ -16,7 +16,7 @@
  * `--heap-growing-percent` is read by V8 each time it sets the next limit, at the end of a full
  * collection, so changing it at run time changes only that; 0 is V8's own factor.
  */
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export interface HeapRoom {
   /**
@@ -35,6 +35,23 @@ export const MIN_BODY = 16 * 1024;
 const GROWING_FLAG = /--heap[-_]growing[-_]percent/;
 /** 1 + 300/100: 4x, the most V8's own factor allows (8x: see above). */
 export const BODY_GROWING_PERCENT = 300;
+/**
+ * The room is bounded in bytes, not only as a factor: 4x of a large live old generation would be
+ * hundreds of MB. The young Buffers need ~32 MB of slack; 48 MiB leaves some over. A process
+ * whose old generation holds 16 MiB or less gets the full 4x; a larger one a smaller factor, and
+ * one over ~96 MiB none (under 1.5x V8's own does as well).
+ */
+export const ROOM_BYTES = 48 * 1024 * 1024;
+
+/** The growth percent that gives `oldBytes` of live old generation ROOM_BYTES of room, at most 4x; 0: V8's own. */
+export function roomPercent(oldBytes: number): number {
+  const p = Math.min(BODY_GROWING_PERCENT, Math.round((100 * ROOM_BYTES) / Math.max(oldBytes, 1)));
+  return p < 50 ? 0 : p;
+}
+
+function oldSpaceUsed(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
+}
 
 export interface HeapRoomOptions {
   v8Major: number;
@@ -43,8 +60,10 @@ export interface HeapRoomOptions {
   /** How long without a new body before V8's own growth is back (checked every half of it). */
   quietMs?: number;
   setFlags?: (flags: string) => void;
-  /** Told each time the room is made (true) or given back (false): the CLI logs it at debug. */
-  onChange?: (open: boolean) => void;
+  /** Bytes in use in V8's old space (default: from node:v8), read when the room is made and at each check. */
+  oldBytes?: () => number;
+  /** Told each time the growth percent is set (0: V8's own again): the CLI logs it at debug. */
+  onChange?: (percent: number) => void;
   setInterval?: (fn: () => void, ms: number) => { unref(): unknown };
   clearInterval?: (t: { unref(): unknown }) => void;
 }
@@ -56,25 +75,33 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
   const every = o.setInterval ?? setInterval;
   const clear = o.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout));
   const quietMs = o.quietMs ?? 10_000;
+  const used = o.oldBytes ?? oldSpaceUsed;
   let timer: { unref(): unknown } | undefined;
   let seen = false;
+  let percent = 0;
+  const apply = (p: number) => {
+    if (p === percent) return;
+    percent = p;
+    set(`--heap-growing-percent=${p}`);
+    o.onChange?.(p);
+  };
   const close = () => {
     if (!timer) return;
     clear(timer);
     timer = undefined;
-    set('--heap-growing-percent=0');
-    o.onChange?.(false);
+    apply(0);
   };
   return {
     body(bytes) {
       if (bytes < MIN_BODY) return;
       seen = true;
       if (timer) return;
-      set(`--heap-growing-percent=${BODY_GROWING_PERCENT}`);
-      o.onChange?.(true);
+      apply(roomPercent(used()));
       timer = every(() => {
-        if (seen) seen = false;
-        else close();
+        if (!seen) return close();
+        seen = false;
+        // The live old generation moves with the load: keep the room near ROOM_BYTES.
+        apply(roomPercent(used()));
       }, quietMs / 2);
       timer.unref();
     },

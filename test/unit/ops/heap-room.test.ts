@@ -1,17 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { BODY_GROWING_PERCENT, createHeapRoom, MIN_BODY } from '../../../src/ops/heap-room.js';
+import { BODY_GROWING_PERCENT, createHeapRoom, MIN_BODY, ROOM_BYTES, roomPercent } from '../../../src/ops/heap-room.js';
 
-/** A heap room on fake flags and a fake interval, ticked by hand. */
+const MiB = 1024 * 1024;
+
+/** A heap room on fake flags, a fake old space and a fake interval, ticked by hand. */
 function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string } = {}) {
   const flags: string[] = [];
-  const changes: boolean[] = [];
+  const changes: number[] = [];
+  const heap = { old: 10 * MiB };
   let tick: (() => void) | undefined;
   let cleared = 0;
   let unrefd = 0;
   const room = createHeapRoom({
     v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: 1000,
     setFlags: (f) => flags.push(f),
-    onChange: (o) => changes.push(o),
+    oldBytes: () => heap.old,
+    onChange: (p) => changes.push(p),
     setInterval: (fn, ms) => {
       expect(ms).toBe(500);
       tick = fn;
@@ -22,10 +26,11 @@ function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: strin
       tick = undefined;
     },
   });
-  return { room, flags, changes, tick: () => tick?.(), counts: () => ({ cleared, unrefd, ticking: tick !== undefined }) };
+  return { room, flags, changes, heap, tick: () => tick?.(), counts: () => ({ cleared, unrefd, ticking: tick !== undefined }) };
 }
 
 const open = `--heap-growing-percent=${BODY_GROWING_PERCENT}`;
+const back = '--heap-growing-percent=0';
 
 describe('heap room while bodies stream (V8 11)', () => {
   it('is made at the first large body, once, and given back after a quiet spell', () => {
@@ -37,11 +42,11 @@ describe('heap room while bodies stream (V8 11)', () => {
     f.tick(); // a body was seen since the last check: stays
     expect(f.flags).toEqual([open]);
     f.tick(); // none since: V8's own growth again
-    expect(f.flags).toEqual([open, '--heap-growing-percent=0']);
+    expect(f.flags).toEqual([open, back]);
     expect(f.counts().ticking).toBe(false);
     f.room.body(MIN_BODY);
-    expect(f.flags).toEqual([open, '--heap-growing-percent=0', open]);
-    expect(f.changes).toEqual([true, false, true]);
+    expect(f.flags).toEqual([open, back, open]);
+    expect(f.changes).toEqual([BODY_GROWING_PERCENT, 0, BODY_GROWING_PERCENT]);
   });
 
   it('bodies that keep coming keep it', () => {
@@ -52,6 +57,30 @@ describe('heap room while bodies stream (V8 11)', () => {
       f.room.body(64 * 1024);
     }
     expect(f.flags).toEqual([open]);
+  });
+
+  it('the room is bounded in bytes: a larger old generation gets a smaller factor, a large one none, followed at each check', () => {
+    const f = fake();
+    f.heap.old = 32 * MiB;
+    f.room.body(Infinity);
+    expect(f.flags).toEqual(['--heap-growing-percent=150']);
+    f.heap.old = 200 * MiB;
+    f.tick();
+    expect(f.flags.at(-1)).toBe(back);
+    expect(f.counts().ticking).toBe(true); // still open: bodies flow, the heap may shrink again
+    f.room.body(Infinity);
+    f.heap.old = 8 * MiB;
+    f.tick();
+    expect(f.flags.at(-1)).toBe(open);
+  });
+
+  it('roomPercent: 4x up to 16 MiB live, ROOM_BYTES beyond, V8 own past ~96 MiB', () => {
+    expect(roomPercent(0)).toBe(BODY_GROWING_PERCENT);
+    expect(roomPercent(16 * MiB)).toBe(300);
+    expect(roomPercent(24 * MiB)).toBe(200);
+    expect(roomPercent(96 * MiB)).toBe(50);
+    expect(roomPercent(100 * MiB)).toBe(0);
+    for (const mb of [20, 40, 64, 90]) expect(Math.abs((roomPercent(mb * MiB) / 100) * mb * MiB - ROOM_BYTES)).toBeLessThan(MiB);
   });
 
   it('small bodies leave V8 alone', () => {
@@ -68,7 +97,7 @@ describe('heap room while bodies stream (V8 11)', () => {
     expect(f.flags).toEqual([]);
     f.room.body(Infinity);
     f.room.stop();
-    expect(f.flags).toEqual([open, '--heap-growing-percent=0']);
+    expect(f.flags).toEqual([open, back]);
     expect(f.counts()).toMatchObject({ cleared: 1, ticking: false });
   });
 
@@ -80,9 +109,12 @@ describe('heap room while bodies stream (V8 11)', () => {
     }
   });
 
-  it("sets the real V8 flag without error on this process's V8", () => {
-    const room = createHeapRoom({ v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, quietMs: 60_000 });
+  it("sets the real V8 flag without error on this process's V8, reading its real old space", () => {
+    const changes: number[] = [];
+    const room = createHeapRoom({ v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, quietMs: 60_000, onChange: (p) => changes.push(p) });
     room.body(Infinity);
     room.stop();
+    // Opened and closed again, unless this worker's old space is too large for any room.
+    expect(changes.at(-1) ?? 0).toBe(0);
   });
 });
