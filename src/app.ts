@@ -36,7 +36,7 @@ export interface TokenRelayOptions {
   counters?: CountersHandle;
   /** Traces (createTracing() from `config.tracing`); absent: tracing off. */
   tracing?: Tracing;
-  /** Called as each request body starts, with its declared length (Infinity: chunked); the CLI gives V8 heap room then (ops/heap-room.ts). */
+  /** Called as each request body, and each answer body that streams, starts, with its declared length (Infinity: unknown); the CLI gives V8 heap room then (ops/heap-room.ts). */
   onBody?: (bytes: number) => void;
 }
 

@@ -16,6 +16,7 @@ import { createSharedCache } from './tokens/shared-cache-factory.js';
 import { createCounters } from './limits/factory.js';
 import { createTracing } from './telemetry/tracing.js';
 import { createHeapRoom } from './ops/heap-room.js';
+import { BASE_GROWING_PERCENT } from './ops/node-settings.js';
 
 const USAGE = `Usage:
   tokenrelay [--config FILE]                 start the proxy
@@ -101,8 +102,8 @@ async function main(argv: string[]): Promise<number> {
   if (config.tracing) logger.info({ event: 'tracing', serviceName: config.tracing.serviceName, sampleRatio: config.tracing.sampler.ratio, parentBased: config.tracing.sampler.parentBased }, 'tracing on (OTLP over HTTP)');
   // The process is the CLI's: V8's heap growth is set here, not by the library (ops/heap-room.ts).
   const heapRoom = createHeapRoom({
-    v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS,
-    onChange: (percent) => logger.debug({ event: 'heap_room', open: percent > 0, growingPercent: percent }, percent > 0 ? 'request bodies streaming: room in the old generation' : 'V8 heap growth back to its own'),
+    v8Major: Number(process.versions.v8.split('.')[0]), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS, basePercent: BASE_GROWING_PERCENT,
+    onChange: (percent) => logger.debug({ event: 'heap_room', open: percent > BASE_GROWING_PERCENT, growingPercent: percent }, percent > BASE_GROWING_PERCENT ? 'request bodies streaming: room in the old generation' : 'heap growth back to 1.5x'),
   });
   const relay = createTokenRelay({ config, logger, metrics, counters, onBody: (n) => heapRoom.body(n), ...(shared ? { shared } : {}), ...(tracing ? { tracing } : {}) });
   try {

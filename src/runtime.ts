@@ -49,7 +49,7 @@ export interface RuntimeDeps {
   cooldowns: Cooldowns;
   /** Traces; absent: tracing off. */
   tracing?: Tracing | undefined;
-  /** Called as each request body starts, with its declared length; outlives a reload. */
+  /** Called as each request or streamed answer body starts, with its declared length; outlives a reload. */
   onBody?: ((bytes: number) => void) | undefined;
 }
 

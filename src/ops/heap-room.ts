@@ -1,10 +1,10 @@
 /**
- * Room in V8's old generation while request bodies stream, on Node 20 (V8 11) only.
+ * Room in V8's old generation while request and answer bodies stream, on Node 20 (V8 11) only.
  *
  * Why: V8 11 counts every Buffer allocated since the last full collection against the old
  * generation's limit, until a young-generation collection frees it, and it starts that
  * collection only once ~32 MB of young Buffers have piled up. Each socket read of a request body
- * is such a Buffer. With ~10 MB live, V8's own limit leaves 16-20 MB of slack
+ * is such a Buffer, and so is each of an answer's (a download). With ~10 MB live, V8's own limit leaves 16-20 MB of slack
  * (`--trace-incremental-marking`: `size/limit/slack 9MB / 25MB / 16MB`), so a body stream starts
  * a full collection every ~30 MB: 41 of them in four 300 MB uploads (`--trace-gc`), and
  * concurrent marking was 10-18 % of the proxy's CPU. With the old generation allowed to grow 4x
@@ -14,14 +14,15 @@
  * load keeps V8's own growth, and with it the GET load's peak RSS (docs/performance.md).
  *
  * `--heap-growing-percent` is read by V8 each time it sets the next limit, at the end of a full
- * collection, so changing it at run time changes only that; 0 is V8's own factor.
+ * collection, so changing it at run time changes only that. Given back, it is the 1.5x that
+ * node-settings.ts sets at start (0 would be V8's own factor).
  */
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export interface HeapRoom {
   /**
-   * A request body of `bytes` (Infinity: chunked) starts: make room, if not made already, for
-   * bodies of MIN_BODY or more. Cheap: a test and a flag. Small bodies do not pile up young
+   * A request body, or an answer body that streams, of `bytes` (Infinity: unknown) starts: make
+   * room, if not made already, for bodies of MIN_BODY or more. Cheap: a test and a flag. Small bodies do not pile up young
    * Buffers faster than the JavaScript around them brings young collections.
    */
   body(bytes: number): void;
@@ -39,14 +40,14 @@ export const BODY_GROWING_PERCENT = 300;
  * The room is bounded in bytes, not only as a factor: 4x of a large live old generation would be
  * hundreds of MB. The young Buffers need ~32 MB of slack; 48 MiB leaves some over. A process
  * whose old generation holds 16 MiB or less gets the full 4x; a larger one a smaller factor, and
- * one over ~96 MiB none (under 1.5x V8's own does as well).
+ * one over ~96 MiB none (the base factor, 1.5x, gives as much there).
  */
 export const ROOM_BYTES = 48 * 1024 * 1024;
 
-/** The growth percent that gives `oldBytes` of live old generation ROOM_BYTES of room, at most 4x; 0: V8's own. */
-export function roomPercent(oldBytes: number): number {
+/** The growth percent that gives `oldBytes` of live old generation ROOM_BYTES of room, at most 4x; never under `base`. */
+export function roomPercent(oldBytes: number, base = 0): number {
   const p = Math.min(BODY_GROWING_PERCENT, Math.round((100 * ROOM_BYTES) / Math.max(oldBytes, 1)));
-  return p < 50 ? 0 : p;
+  return p < 50 ? base : Math.max(p, base);
 }
 
 function oldSpaceUsed(): number {
@@ -62,7 +63,9 @@ export interface HeapRoomOptions {
   setFlags?: (flags: string) => void;
   /** Bytes in use in V8's old space (default: from node:v8), read when the room is made and at each check. */
   oldBytes?: () => number;
-  /** Told each time the growth percent is set (0: V8's own again): the CLI logs it at debug. */
+  /** The growth percent set at start, which the room goes back to (node-settings.ts: 50); 0: V8's own. */
+  basePercent?: number;
+  /** Told each time the growth percent is set (basePercent: the room given back): the CLI logs it at debug. */
   onChange?: (percent: number) => void;
   setInterval?: (fn: () => void, ms: number) => { unref(): unknown };
   clearInterval?: (t: { unref(): unknown }) => void;
@@ -78,7 +81,8 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
   const used = o.oldBytes ?? oldSpaceUsed;
   let timer: { unref(): unknown } | undefined;
   let seen = false;
-  let percent = 0;
+  const base = o.basePercent ?? 0;
+  let percent = base;
   const apply = (p: number) => {
     if (p === percent) return;
     percent = p;
@@ -89,19 +93,19 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
     if (!timer) return;
     clear(timer);
     timer = undefined;
-    apply(0);
+    apply(base);
   };
   return {
     body(bytes) {
       if (bytes < MIN_BODY) return;
       seen = true;
       if (timer) return;
-      apply(roomPercent(used()));
+      apply(roomPercent(used(), base));
       timer = every(() => {
         if (!seen) return close();
         seen = false;
         // The live old generation moves with the load: keep the room near ROOM_BYTES.
-        apply(roomPercent(used()));
+        apply(roomPercent(used(), base));
       }, quietMs / 2);
       timer.unref();
     },

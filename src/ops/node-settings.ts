@@ -80,35 +80,29 @@ export function applyNodeSettings(entry: string): void {
     }
   }
 
-  // undici parses HTTP answers with llhttp compiled to WebAssembly. Once the parser is hot, V8
-  // recompiles it with its optimising compiler in the background, a one-off burst of ~37 MB of
-  // compiler memory (valgrind massif) just when the first load arrives: 35-45 MB above the
-  // idle RSS, the process's peak. Baseline (Liftoff) code parses a ~300-byte answer head ~1 µs
-  // slower. Set before the first upstream connection, which is when undici compiles the
-  // parser. Only on V8 11 (Node 20): on Node 24 and 26 (V8 13, 14) there is no such burst
-  // (peak RSS the same with or without it) and on Node 26 it cost requests/s (0.84x the undici
-  // pass-through with it, 0.95x without, paired); on Node 22 it saved ~5 MB of a ~105 MB peak
-  // (4 MB semi-spaces), requests/s within the noise.
-  if (v8Major < 12) setFlagsFromString('--liftoff-only');
-  // The old generation's growth after a full collection. On Node 20 (V8 11) it is V8's own
-  // (a factor from 1.1 to 4, by how cheap collection is): V8 counts the bytes of every Buffer
-  // allocated since the last full collection (a request body's socket chunks, until a
-  // young-generation collection frees them) as old-generation growth, so a limit held at 1.5x
-  // started a full collection every ~35 MB of request bodies: 40-60 of them for 1,500 POSTs of
-  // 1 MiB, a third of the proxy's CPU, none with V8's own (docs/performance.md). The GET
-  // peak it was set for is within ~3 MB either way. While request bodies stream, the CLI sets
-  // 4x for the same reason (ops/heap-room.ts). On V8 12 and later the young generation
-  // is started small (above), which leaves that headroom, and 1.5x keeps old space near 20 MB
-  // (measured then; from 12 to 40 MB under load with V8's own).
-  const growing = heapGrowingFlag(v8Major, process.execArgv, process.env.NODE_OPTIONS);
+  // undici parses HTTP answers with llhttp compiled to WebAssembly, and V8 recompiles the hot
+  // parser with its optimising compiler (~37 MB of compiler memory for a moment, valgrind
+  // massif). Baseline-only (Liftoff) code was set on Node 20 for that burst, for ~2-5 % of
+  // requests/s; with 1.5x growth below, the GET load's peak is the same either way (114 MB,
+  // paired) and the optimised parser is kept (docs/performance.md). On Node 24 and 26 there is
+  // no such burst, and on Node 26 Liftoff-only cost requests/s (0.84x the undici pass-through
+  // against 0.95x, paired).
+  //
+  // The old generation's growth after a full collection: 1.5x keeps old space near 20 MB under
+  // a GET load instead of 40 (V8's own factor goes up to 4x): the GET load's peak RSS. V8 11
+  // (Node 20) also counts young Buffers not yet collected against that limit, so while request
+  // bodies stream (whose socket chunks are such Buffers) 1.5x started a full collection every
+  // ~35 MB of body: the CLI gives the old generation more room then (ops/heap-room.ts).
+  const growing = heapGrowingFlag(process.execArgv, process.env.NODE_OPTIONS);
   if (growing) setFlagsFromString(growing);
 }
 
 const HEAP_GROWING_FLAG = /--heap[-_]growing[-_]percent/;
+/** 1.5x: the growth factor tokenrelay sets at start (the heap room goes back to it). */
+export const BASE_GROWING_PERCENT = 50;
 
 /** The old generation's growth factor to set, if any (see applyNodeSettings); a user's own is kept. */
-export function heapGrowingFlag(v8Major: number, execArgv: readonly string[], nodeOptions = ''): string | undefined {
-  if (v8Major < 12) return undefined;
+export function heapGrowingFlag(execArgv: readonly string[], nodeOptions = ''): string | undefined {
   if (execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) || HEAP_GROWING_FLAG.test(nodeOptions)) return undefined;
-  return '--heap-growing-percent=50';
+  return `--heap-growing-percent=${BASE_GROWING_PERCENT}`;
 }

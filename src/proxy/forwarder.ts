@@ -57,7 +57,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   trusted?: ((ip: string | undefined) => boolean) | undefined;
   /** The spool budget shared by every request of the process (it outlives a reload). */
   spool?: SpoolBudget;
-  /** Called as each request body starts, with its declared length (Infinity: chunked); ops/heap-room.ts. */
+  /** Called as each request body, and each answer body that streams, starts, with its declared length (Infinity: unknown); ops/heap-room.ts. */
   onBody?: ((bytes: number) => void) | undefined;
   /** The inbound key header, stripped before forwarding. */
   dropHeader?: string;
@@ -129,6 +129,11 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     if (peeked) {
       if (peeked.ended) return void res.end(peeked.chunks[0]);
       for (const c of peeked.chunks) res.write(c);
+    }
+    // A streamed answer's socket chunks pile up as a request body's do (ops/heap-room.ts).
+    if (answer.statusCode !== 204 && answer.statusCode !== 304 && res.req.method !== 'HEAD') {
+      const cl = headers['content-length'];
+      onBody?.(typeof cl === 'string' ? Number(cl) : Infinity);
     }
     // A client that hangs up aborts the upstream request through the forwarder's signal; an
     // upstream that fails mid-body closes the client connection rather than truncating silently.

@@ -1,6 +1,7 @@
 /**
  * The onBody hook (the CLI gives V8 heap room while bodies stream: ops/heap-room.ts) hears of
- * every request body as it starts, with its declared length, and of nothing else.
+ * every request body as it starts, and of every answer body that streams (not one read whole to
+ * look for an expired token, not HEAD, 204 or 304), with its declared length, and of nothing else.
  */
 import { Readable } from 'node:stream';
 import { request } from 'undici';
@@ -25,5 +26,15 @@ describe('onBody hook', () => {
     await send({ method: 'POST', body: Buffer.alloc(10, 1) });
     await send({ method: 'POST', body: Readable.from([Buffer.alloc(70 * 1024, 2), Buffer.alloc(5, 3)]) });
     expect(seen).toEqual([100 * 1024, 10, Infinity]);
+  });
+
+  it('is called for an answer that streams: a download by its length, an event stream as Infinity; not for HEAD', async () => {
+    const seen: number[] = [];
+    h = await startHarness({ kinds: ['hitem3d'], onBody: (n) => seen.push(n) });
+    const get = async (path: string, method: 'GET' | 'HEAD' = 'GET') => (await request(`${h!.url}/hitem3d${path}`, { method, dispatcher: h!.client })).body.text();
+    expect((await get('/__download?bytes=300000')).length).toBe(300000);
+    await get('/__sse?events=2&interval=10');
+    await get('/__download?bytes=300000', 'HEAD');
+    expect(seen).toEqual([300000, Infinity]);
   });
 });

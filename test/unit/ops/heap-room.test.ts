@@ -4,7 +4,7 @@ import { BODY_GROWING_PERCENT, createHeapRoom, MIN_BODY, ROOM_BYTES, roomPercent
 const MiB = 1024 * 1024;
 
 /** A heap room on fake flags, a fake old space and a fake interval, ticked by hand. */
-function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string } = {}) {
+function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string; basePercent?: number } = {}) {
   const flags: string[] = [];
   const changes: number[] = [];
   const heap = { old: 10 * MiB };
@@ -12,7 +12,7 @@ function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: strin
   let cleared = 0;
   let unrefd = 0;
   const room = createHeapRoom({
-    v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: 1000,
+    v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: 1000, ...(over.basePercent !== undefined ? { basePercent: over.basePercent } : {}),
     setFlags: (f) => flags.push(f),
     oldBytes: () => heap.old,
     onChange: (p) => changes.push(p),
@@ -47,6 +47,20 @@ describe('heap room while bodies stream (V8 11)', () => {
     f.room.body(MIN_BODY);
     expect(f.flags).toEqual([open, back, open]);
     expect(f.changes).toEqual([BODY_GROWING_PERCENT, 0, BODY_GROWING_PERCENT]);
+  });
+
+  it('given back, it is the base factor set at start (1.5x), never below it', () => {
+    const f = fake({ basePercent: 50 });
+    f.room.body(Infinity);
+    f.tick();
+    f.tick();
+    expect(f.flags).toEqual([open, '--heap-growing-percent=50']);
+    expect(f.changes).toEqual([BODY_GROWING_PERCENT, 50]);
+    f.heap.old = 200 * MiB; // no room to give over 1.5x: nothing set at all
+    f.room.body(Infinity);
+    expect(f.flags).toHaveLength(2);
+    expect(roomPercent(100 * MiB, 50)).toBe(50);
+    expect(roomPercent(90 * MiB, 50)).toBe(53);
   });
 
   it('bodies that keep coming keep it', () => {
