@@ -45,7 +45,6 @@ function sleep(ms: number, signal: AbortLike | undefined, upstream: string): Pro
   });
 }
 
-
 /** Until when each credential's vendor asked for a pause. */
 export class Cooldowns {
   private readonly until = new Map<string, number>();

@@ -18,6 +18,7 @@
  * node-settings.ts sets at start (0 would be V8's own factor).
  */
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { userSetsGrowth } from './node-settings.js';
 
 export interface HeapRoom {
   /**
@@ -33,7 +34,6 @@ export interface HeapRoom {
 const NONE: HeapRoom = { body() {}, stop() {} };
 /** Bodies smaller than this leave V8's growth alone. */
 export const MIN_BODY = 16 * 1024;
-const GROWING_FLAG = /--heap[-_]growing[-_]percent/;
 /** 1 + 300/100: 4x, the most V8's own factor allows (8x: see above). */
 export const BODY_GROWING_PERCENT = 300;
 /**
@@ -73,7 +73,7 @@ export interface HeapRoomOptions {
 
 export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
   // Only V8 11 was measured so (V8 12+ keep 1.5x, set at start); a user's own factor is kept.
-  if (o.v8Major !== 11 || o.execArgv.some((a) => GROWING_FLAG.test(a)) || GROWING_FLAG.test(o.nodeOptions ?? '')) return NONE;
+  if (o.v8Major !== 11 || userSetsGrowth(o.execArgv, o.nodeOptions)) return NONE;
   const set = o.setFlags ?? setFlagsFromString;
   const every = o.setInterval ?? setInterval;
   const clear = o.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout));

@@ -101,8 +101,13 @@ const HEAP_GROWING_FLAG = /--heap[-_]growing[-_]percent/;
 /** 1.5x: the growth factor tokenrelay sets at start (the heap room goes back to it). */
 export const BASE_GROWING_PERCENT = 50;
 
+/** The user gave `--heap-growing-percent` (either spelling) on node's command line or in NODE_OPTIONS: theirs is kept. */
+export function userSetsGrowth(execArgv: readonly string[], nodeOptions = ''): boolean {
+  return execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) || HEAP_GROWING_FLAG.test(nodeOptions);
+}
+
 /** The old generation's growth factor to set, if any (see applyNodeSettings); a user's own is kept. */
 export function heapGrowingFlag(execArgv: readonly string[], nodeOptions = ''): string | undefined {
-  if (execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) || HEAP_GROWING_FLAG.test(nodeOptions)) return undefined;
+  if (userSetsGrowth(execArgv, nodeOptions)) return undefined;
   return `--heap-growing-percent=${BASE_GROWING_PERCENT}`;
 }

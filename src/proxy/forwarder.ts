@@ -151,14 +151,14 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     if (paused > 0) {
       throw new TokenRelayError('UPSTREAM_RATE_LIMITED', `${plan.name} asked for a pause (429 Retry-After): ${Math.ceil(paused / 1000)} s left`, { upstream: plan.name, retryAfterMs: paused });
     }
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    if (hasBody) onBody?.(te === undefined ? Number(cl) : Infinity);
+    // The body's declared length: Infinity for a chunked one (Node refuses a bad content-length).
+    const length = req.headers['transfer-encoding'] !== undefined ? Infinity : Number(req.headers['content-length'] ?? 0);
+    const hasBody = length > 0;
+    if (hasBody) onBody?.(length);
     // A small body of known length is read whole and sent as one buffer (the same buffer is the
     // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs. It is read
     // before the request takes an upstream slot: a client that stalls mid-body holds no slot.
-    const small = hasBody && te === undefined && Number(cl) <= Math.min(SMALL_BODY, replayLimits.maxBytes)
+    const small = hasBody && length <= Math.min(SMALL_BODY, replayLimits.maxBytes)
       ? await readSmall(req, clientBodyTimeoutMs) : undefined;
     if (small) ctx.bytesIn = small.length;
     // A minimal signal (see ClientGone): an AbortController per request cost ~2% of the CPU
