@@ -63,11 +63,11 @@ async function fetchJson(client: Agent, url: string, init: RequestInit = {}) {
  * A tokenrelay with the given upstreams config (any auth type), on port 0, logs captured; with
  * `tracing` in `top`, tracing on as the CLI starts it (spans batched for 50 ms).
  */
-export async function startRelay(upstreams: Record<string, unknown>, top: Record<string, unknown> = {}) {
+export async function startRelay(upstreams: Record<string, unknown>, top: Record<string, unknown> = {}, opts: { onBody?: (bytes: number) => void } = {}) {
   const config = compileConfig({ listen: { host: '127.0.0.1', port: 0 }, upstreams, ...top }, { env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
   const { lines, stream } = captureLogs();
   const tracing = config.tracing && await createTracing(config.tracing, { onDropped: () => {} });
-  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }), ...(tracing ? { tracing } : {}) });
+  const relay = createTokenRelay({ config, logger: createLogger({ level: 'debug', destination: stream }), ...(tracing ? { tracing } : {}), ...(opts.onBody ? { onBody: opts.onBody } : {}) });
   const url = `http://127.0.0.1:${(await relay.listen(0)).port}`;
   const client = new Agent();
   return {

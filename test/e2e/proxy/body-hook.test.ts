@@ -28,13 +28,18 @@ describe('onBody hook', () => {
     expect(seen).toEqual([100 * 1024, 10, Infinity]);
   });
 
-  it('is called for an answer that streams: a download by its length, an event stream as Infinity; not for HEAD', async () => {
+  it('is called for an answer that streams: a download by its length, an event stream as Infinity; not for HEAD, 204 or 304', async () => {
     const seen: number[] = [];
     h = await startHarness({ kinds: ['hitem3d'], onBody: (n) => seen.push(n) });
-    const get = async (path: string, method: 'GET' | 'HEAD' = 'GET') => (await request(`${h!.url}/hitem3d${path}`, { method, dispatcher: h!.client })).body.text();
-    expect((await get('/__download?bytes=300000')).length).toBe(300000);
-    await get('/__sse?events=2&interval=10');
-    await get('/__download?bytes=300000', 'HEAD');
+    const call = async (path: string, method: 'GET' | 'HEAD' | 'DELETE' = 'GET', headers: Record<string, string> = {}) => {
+      const res = await request(`${h!.url}/hitem3d${path}`, { method, headers, dispatcher: h!.client });
+      return { status: res.statusCode, body: await res.body.text() };
+    };
+    expect((await call('/__download?bytes=300000')).body.length).toBe(300000);
+    await call('/__sse?events=2&interval=10');
+    await call('/__download?bytes=300000', 'HEAD');
+    expect((await call('/__t/status/204', 'DELETE')).status).toBe(204);
+    expect((await call('/__t/etag', 'GET', { 'if-none-match': '"v1-etag"' })).status).toBe(304);
     expect(seen).toEqual([300000, Infinity]);
   });
 });

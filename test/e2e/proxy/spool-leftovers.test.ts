@@ -4,6 +4,7 @@
  * fails, the spool limit, a reload mid-upload, and SIGTERM mid-upload. Each path counts the
  * files in `spoolDir` after it.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,35 @@ describe('spool files: none left behind', () => {
     h!.vendors.hitem3d.revokeAll();
     const answer = await upload(h!.url, '/hitem3d/__early', 4 * MiB);
     expect(status(answer)).toBe(413); // the resend, with a fresh token, reached the same early 413
+    expect(h!.vendors.hitem3d.counts.tokenFetches).toBe(2);
+    await settle();
+    expect(files()).toEqual([]);
+  });
+
+  it('a slow client on a revoked token: its spooled body (never a full write block at a time) is resent whole, then removed', async () => {
+    await start();
+    await h!.get('/hitem3d/warm');
+    h!.vendors.hitem3d.revokeAll();
+    // 300 KiB in 10 KiB writes 20 ms apart: past memoryBytes (64 KiB), so spooled, but the spool
+    // never holds its 512 KiB block: what it writes, it writes at the end.
+    const body = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => i % 251));
+    const { port } = new URL(h!.url);
+    const s = connect(Number(port), '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d));
+    const closed = new Promise((r) => s.on('close', r));
+    s.write(`POST /hitem3d/open-api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    for (let i = 0; i < body.length; i += 10 * 1024) {
+      s.write(body.subarray(i, i + 10 * 1024));
+      await settle(20);
+      if (i === 200 * 1024) expect(files()).toHaveLength(1); // spooling
+    }
+    await closed;
+    expect(status(got)).toBe(200);
+    const seen = h!.vendors.hitem3d.seen.filter((x) => x.url === '/open-api/v1/upload');
+    const sha = createHash('sha256').update(body).digest('hex');
+    // Sent twice (the first answered expired), the same bytes both times.
+    expect(seen.map((x) => x.body?.sha256)).toEqual([sha, sha]);
     expect(h!.vendors.hitem3d.counts.tokenFetches).toBe(2);
     await settle();
     expect(files()).toEqual([]);
