@@ -10,11 +10,13 @@ import type { UpstreamPlan } from '../config/types.js';
 import { TokenRelayError } from '../util/errors.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { answerSaysExpired, peekLimit } from './inspect.js';
-import { UpstreamAnswer, type PeekRule } from './upstream-call.js';
+import { UpstreamAnswer, upstreamError, type PeekRule } from './upstream-call.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Limiter } from './limiter.js';
 import { bodyPending, watchBody } from './body-timeout.js';
+import { readSmall, SMALL_BODY } from './small-body.js';
+import { ClientGone } from '../util/abort.js';
 import { ReplayBody, type ReplayLimits } from './replay.js';
 import { SpoolBudget } from './spool.js';
 import type { TokenProvider } from '../tokens/token-cache.js';
@@ -155,9 +157,7 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
     const length = req.headers['transfer-encoding'] !== undefined ? Infinity : Number(req.headers['content-length'] ?? 0);
     const hasBody = length > 0;
     if (hasBody) onBody?.(length);
-    // A small body of known length is read whole and sent as one buffer (the same buffer is the
-    // replay copy): the streaming tee measured at half the requests/s on 1 KiB POSTs. It is read
-    // before the request takes an upstream slot: a client that stalls mid-body holds no slot.
+    // A small body of known length is read whole, before the request takes a slot (small-body.ts).
     const small = hasBody && length <= Math.min(SMALL_BODY, replayLimits.maxBytes)
       ? await readSmall(req, clientBodyTimeoutMs) : undefined;
     if (small) ctx.bytesIn = small.length;
@@ -237,8 +237,6 @@ export function createForwarder({ logger, metrics, replay: replayLimits, inspect
   };
 }
 
-const SMALL_BODY = 64 * 1024;
-
 /** A token the request waits for: its trace links to the fetch it waited on (one fetch, many waiters). */
 function waitFor(p: Promise<string>, tokens: TokenProvider, ctx: RequestContext): Promise<string> {
   if (ctx.trace) ctx.trace.waitedFor(tokens.fetchLink?.());
@@ -257,49 +255,4 @@ export function refuseEarly(up: UpstreamRuntime, req: IncomingMessage, maxBodyBy
     return new TokenRelayError('BODY_TOO_LARGE', `the body (${cl} bytes) is larger than limits.maxBodyBytes (${maxBodyBytes})`, { upstream: plan.name });
   }
   return undefined;
-}
-
-/** Reads a small request body whole; rejects if the client goes away or stalls first. */
-function readSmall(req: IncomingMessage, stallMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    // On a stall the 408 goes out and the connection closes after it (the body is incomplete).
-    const stop = watchBody(req, stallMs, reject);
-    req.once('end', () => {
-      stop();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    });
-    req.once('error', reject);
-    req.once('aborted', () => reject(new TokenRelayError('BAD_REQUEST', 'the client aborted the request body')));
-  });
-}
-
-/**
- * Fired when the client goes away before its answer is complete: aborts the upstream request.
- * A minimal signal (the upstream call and the limiter take any AbortLike): an AbortController,
- * or even an EventEmitter, per request showed up in the profile.
- */
-class ClientGone {
-  aborted = false;
-  private listeners: Array<() => void> = [];
-  addEventListener(_type: 'abort', fn: () => void): void {
-    this.listeners.push(fn);
-  }
-  fire(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    for (const fn of this.listeners.splice(0)) fn();
-  }
-}
-
-/** Maps undici and network failures to coded errors. */
-export function upstreamError(err: unknown, upstream: string): TokenRelayError {
-  if (err instanceof TokenRelayError) return err;
-  const e = err as { code?: string; name?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code ?? e.name;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream sent no response headers in time', { upstream });
-  if (code === 'UND_ERR_BODY_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream stalled while sending its answer', { upstream });
-  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new TokenRelayError('BAD_REQUEST', 'the request body did not match its Content-Length', { upstream });
-  return new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream, cause: err });
 }

@@ -8,6 +8,7 @@
  * Backpressure: the upstream socket pauses whenever the client (or the hold buffer) is full.
  */
 import type { ServerResponse } from 'node:http';
+import { TokenRelayError } from '../util/errors.js';
 import type { Dispatcher } from 'undici';
 import { responseHeaders, type ResponseHeaders } from './headers.js';
 import type { AbortLike } from './limiter.js';
@@ -165,4 +166,15 @@ export class UpstreamAnswer {
     this.mode = 'dump';
     this.resume();
   }
+}
+
+/** Maps undici and network failures to coded errors. */
+export function upstreamError(err: unknown, upstream: string): TokenRelayError {
+  if (err instanceof TokenRelayError) return err;
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream sent no response headers in time', { upstream });
+  if (code === 'UND_ERR_BODY_TIMEOUT') return new TokenRelayError('UPSTREAM_TIMEOUT', 'the upstream stalled while sending its answer', { upstream });
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new TokenRelayError('BAD_REQUEST', 'the request body did not match its Content-Length', { upstream });
+  return new TokenRelayError('UPSTREAM_UNREACHABLE', `the upstream could not be reached (${code ?? 'error'})`, { upstream, cause: err });
 }

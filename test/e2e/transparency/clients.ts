@@ -163,6 +163,9 @@ export const pythonRequestsClient: Client = {
         const rows = JSON.parse(stdout) as Array<{ status: number; headers: Array<[string, string]>; body: string }>;
         resolve(rows.map((r) => ({ status: r.status, headers: lower(r.headers), body: Buffer.from(r.body, 'base64') })));
       });
+      // A client that dies before reading its input (no module named requests, say) fails the
+      // row through 'close' above; the EPIPE on its stdin must not escape as an unhandled error.
+      p.stdin.on('error', () => {});
       p.stdin.end(input);
     });
   },
