@@ -11,7 +11,7 @@ import type { ServerResponse } from 'node:http';
 import { TokenRelayError } from '../util/errors.js';
 import type { Dispatcher } from 'undici';
 import { responseHeaders, type ResponseHeaders } from './headers.js';
-import type { AbortLike } from './limiter.js';
+import type { AbortLike } from '../util/abort.js';
 
 export interface Peeked {
   chunks: Buffer[];
