@@ -13,6 +13,14 @@
  * full collection at all, but +43 MB under 1 MiB POSTs). Set only while bodies flow: a GET-only
  * load keeps V8's own growth, and with it the GET load's peak RSS (docs/performance.md).
  *
+ * What V8 checks is the slack (limit - size) less the Buffers since the last full collection,
+ * against the young generation's capacity: the slack must exceed ~32 MB, whatever the factor.
+ * A 4x cap left an idle proxy (~9 MB live) 33-37 MB of slack, and a 300 MB upload still ran
+ * ~4 full collections (`--trace-incremental-marking`: `9MB / 42MB / 33MB`); the room is
+ * therefore set in bytes, ROOM_BYTES over the live size, up to 7x (none then: 1 in four uploads).
+ * A factor applies to whatever size the heap has at the next full collection, so the live size
+ * is read again every second while the room is open.
+ *
  * `--heap-growing-percent` is read by V8 each time it sets the next limit, at the end of a full
  * collection, so changing it at run time changes only that. Given back, it is the 1.5x that
  * node-settings.ts sets at start (0 would be V8's own factor).
@@ -34,17 +42,18 @@ export interface HeapRoom {
 const NONE: HeapRoom = { body() {}, stop() {} };
 /** Bodies smaller than this leave V8's growth alone. */
 export const MIN_BODY = 16 * 1024;
-/** 1 + 300/100: 4x, the most V8's own factor allows (8x: see above). */
-export const BODY_GROWING_PERCENT = 300;
+/** 1 + 600/100: 7x at most, reached by an old generation of 8 MiB or less (8x: see above). */
+export const BODY_GROWING_PERCENT = 600;
 /**
- * The room is bounded in bytes, not only as a factor: 4x of a large live old generation would be
- * hundreds of MB. The young Buffers need ~32 MB of slack; 48 MiB leaves some over. A process
- * whose old generation holds 16 MiB or less gets the full 4x; a larger one a smaller factor, and
- * one over ~96 MiB none (the base factor, 1.5x, gives as much there).
+ * The room is bounded in bytes, not as a factor: 4x of a large live old generation would be
+ * hundreds of MB, and 4x of a small one too little. The young Buffers need ~32 MB of slack;
+ * 48 MiB leaves some over. A process whose old generation holds 8 MiB or less gets 7x; a larger
+ * one the factor that gives 48 MiB, and one over ~96 MiB none (the base factor, 1.5x, gives as
+ * much there).
  */
 export const ROOM_BYTES = 48 * 1024 * 1024;
 
-/** The growth percent that gives `oldBytes` of live old generation ROOM_BYTES of room, at most 4x; never under `base`. */
+/** The growth percent that gives `oldBytes` of live old generation ROOM_BYTES of room, at most 7x; never under `base`. */
 export function roomPercent(oldBytes: number, base = 0): number {
   const p = Math.min(BODY_GROWING_PERCENT, Math.round((100 * ROOM_BYTES) / Math.max(oldBytes, 1)));
   return p < 50 ? base : Math.max(p, base);
@@ -58,8 +67,10 @@ export interface HeapRoomOptions {
   v8Major: number;
   execArgv: readonly string[];
   nodeOptions?: string | undefined;
-  /** How long without a new body before V8's own growth is back (checked every half of it). */
+  /** How long without a new body before V8's own growth is back. */
   quietMs?: number;
+  /** How often, while the room is open, the live size is read again and the quiet spell counted. */
+  checkMs?: number;
   setFlags?: (flags: string) => void;
   /** Bytes in use in V8's old space (default: from node:v8), read when the room is made and at each check. */
   oldBytes?: () => number;
@@ -78,9 +89,11 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
   const every = o.setInterval ?? setInterval;
   const clear = o.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout));
   const quietMs = o.quietMs ?? 10_000;
+  const checkMs = o.checkMs ?? 1_000;
   const used = o.oldBytes ?? oldSpaceUsed;
   let timer: { unref(): unknown } | undefined;
   let seen = false;
+  let quiet = 0;
   const base = o.basePercent ?? 0;
   let percent = base;
   const apply = (p: number) => {
@@ -101,12 +114,14 @@ export function createHeapRoom(o: HeapRoomOptions): HeapRoom {
       seen = true;
       if (timer) return;
       apply(roomPercent(used(), base));
+      quiet = 0;
       timer = every(() => {
-        if (!seen) return close();
+        if (seen) quiet = 0;
+        else if ((quiet += checkMs) >= quietMs) return close();
         seen = false;
         // The live old generation moves with the load: keep the room near ROOM_BYTES.
         apply(roomPercent(used(), base));
-      }, quietMs / 2);
+      }, checkMs);
       timer.unref();
     },
     stop: close,

@@ -42,8 +42,15 @@ describe('process: node settings', () => {
     await (await request(url, { method: 'POST', body: Buffer.alloc(100 * 1024, 1) })).body.text();
     await logged(4);
     const seen = rooms().map((l) => JSON.parse(l) as { open: boolean; growingPercent: number });
-    // A fresh process's old space is ~10 MB: the full 4x.
-    expect(seen).toEqual(v8Major === 11 ? [expect.objectContaining({ open: true, growingPercent: 300 })] : []);
+    if (v8Major !== 11) expect(seen).toEqual([]);
+    else {
+      // Opened once, at the first large body. A fresh process's old space is ~6-12 MB: 48 MiB of
+      // room is 4x-7x (later lines, if any, are the live size read again each second).
+      expect(seen.length).toBeGreaterThanOrEqual(1);
+      expect(seen.every((s) => s.open)).toBe(true);
+      expect(seen[0]!.growingPercent).toBeGreaterThanOrEqual(300);
+      expect(seen[0]!.growingPercent).toBeLessThanOrEqual(600);
+    }
     expect(await relay.stop('SIGTERM')).toBe(0);
   });
 

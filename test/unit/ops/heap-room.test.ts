@@ -4,20 +4,20 @@ import { BODY_GROWING_PERCENT, createHeapRoom, MIN_BODY, ROOM_BYTES, roomPercent
 const MiB = 1024 * 1024;
 
 /** A heap room on fake flags, a fake old space and a fake interval, ticked by hand. */
-function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string; basePercent?: number } = {}) {
+function fake(over: { v8Major?: number; execArgv?: string[]; nodeOptions?: string; basePercent?: number; quietMs?: number } = {}) {
   const flags: string[] = [];
   const changes: number[] = [];
-  const heap = { old: 10 * MiB };
+  const heap = { old: 6 * MiB };
   let tick: (() => void) | undefined;
   let cleared = 0;
   let unrefd = 0;
   const room = createHeapRoom({
-    v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: 1000, ...(over.basePercent !== undefined ? { basePercent: over.basePercent } : {}),
+    v8Major: over.v8Major ?? 11, execArgv: over.execArgv ?? [], nodeOptions: over.nodeOptions, quietMs: over.quietMs ?? 1000, checkMs: 1000, ...(over.basePercent !== undefined ? { basePercent: over.basePercent } : {}),
     setFlags: (f) => flags.push(f),
     oldBytes: () => heap.old,
     onChange: (p) => changes.push(p),
     setInterval: (fn, ms) => {
-      expect(ms).toBe(500);
+      expect(ms).toBe(1000);
       tick = fn;
       return { unref: () => unrefd++ };
     },
@@ -88,13 +88,34 @@ describe('heap room while bodies stream (V8 11)', () => {
     expect(f.flags.at(-1)).toBe(open);
   });
 
-  it('roomPercent: 4x up to 16 MiB live, ROOM_BYTES beyond, V8 own past ~96 MiB', () => {
+  it('roomPercent: 7x up to 8 MiB live, ROOM_BYTES beyond (an idle proxy\'s ~9 MB too), V8 own past ~96 MiB', () => {
+    expect(BODY_GROWING_PERCENT).toBe(600);
     expect(roomPercent(0)).toBe(BODY_GROWING_PERCENT);
+    expect(roomPercent(8 * MiB)).toBe(600);
+    expect(roomPercent(10 * MiB)).toBe(480);
     expect(roomPercent(16 * MiB)).toBe(300);
     expect(roomPercent(24 * MiB)).toBe(200);
     expect(roomPercent(96 * MiB)).toBe(50);
     expect(roomPercent(100 * MiB)).toBe(0);
-    for (const mb of [20, 40, 64, 90]) expect(Math.abs((roomPercent(mb * MiB) / 100) * mb * MiB - ROOM_BYTES)).toBeLessThan(MiB);
+    // The room over the live size: ROOM_BYTES, which is over the ~32 MB of Buffers V8 lets pile up.
+    for (const mb of [9, 10, 12, 20, 40, 64, 90]) expect(Math.abs((roomPercent(mb * MiB) / 100) * mb * MiB - ROOM_BYTES)).toBeLessThan(MiB);
+  });
+
+  it('the quiet spell is counted over several checks, and a body resets it', () => {
+    const f = fake({ quietMs: 3000 });
+    f.room.body(Infinity);
+    f.tick(); // seen
+    f.tick(); // quiet 1 s
+    f.tick(); // quiet 2 s
+    expect(f.flags).toEqual([open]);
+    f.room.body(Infinity);
+    f.tick(); // seen again: the count starts over
+    f.tick();
+    f.tick();
+    expect(f.flags).toEqual([open]);
+    f.tick(); // quiet 3 s
+    expect(f.flags).toEqual([open, back]);
+    expect(f.counts().ticking).toBe(false);
   });
 
   it('small bodies leave V8 alone', () => {
