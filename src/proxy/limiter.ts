@@ -3,10 +3,7 @@
  * 503 OVERLOADED at once. A waiter whose client leaves gives up its place.
  */
 import { TokenRelayError } from '../util/errors.js';
-
 import type { AbortLike } from '../util/abort.js';
-
-export type { AbortLike };
 
 export interface Limiter {
   /** A release function when a slot is free now, else undefined (then use acquire()). */
