@@ -204,6 +204,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
       // Requests cut by the grace period release their copies as they unwind; whatever is left
       // of this process's spool goes now, before it exits.
       removeOwnSpoolFiles(rt.config.replay.spoolDir);
+      deps.spool.pool.close();
       store.close();
       counters.close();
       await shared?.close();

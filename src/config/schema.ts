@@ -166,7 +166,7 @@ export const configSchema = v.strictObject({
     memoryBytes: v.pipe(v.optional(size, 1024 * 1024), v.description('The first bytes of a request body are kept in memory for the resend after a refresh…')),
     maxBytes: v.pipe(v.optional(size, 256 * 1024 * 1024), v.description('…the rest is spooled to a file, up to this; a larger body streams through, not retried.')),
     maxSpoolBytes: v.pipe(v.optional(size, 1024 ** 3), v.description('…and all spool files at once together up to this (keep it under a tmpfs/emptyDir size).')),
-    spoolDir: v.pipe(v.optional(nonEmpty, DEFAULT_SPOOL_DIR), v.description('Where bodies are spooled (0700; files 0600, removed when their request ends)')),
+    spoolDir: v.pipe(v.optional(nonEmpty, DEFAULT_SPOOL_DIR), v.description('Where bodies are spooled (0700; files 0600, unlinked as soon as they are open, closed when their request ends or kept up to 20 s for the next body)')),
   }), {}),
   limits: v.optional(v.strictObject({
     maxBodyBytes: v.pipe(v.optional(size, 1024 ** 3), v.description('Largest request body accepted (413 BODY_TOO_LARGE).')),

@@ -11,7 +11,6 @@
  * at half the undici pass-through. Here one 'data' listener feeds the upstream's stream and the
  * spool directly, and the client is paused only when one of them is really full.
  */
-import { createReadStream, openSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReplayLimits } from '../config/types.js';
 import { TokenRelayError } from '../util/errors.js';
@@ -44,6 +43,8 @@ export class ReplayBody {
   private released = false;
   private failed: Error | undefined;
   private readonly waiters: Array<() => void> = [];
+  /** The resend's stream, once there is one. */
+  private resend: Readable | undefined;
   /** Why the copy was dropped: over `maxBytes`, or the spool (all requests together) full. */
   overflowReason: 'body_over_replay_bound' | 'spool_full' | undefined;
 
@@ -121,10 +122,12 @@ export class ReplayBody {
       this.memSize += chunk.length;
       return;
     }
-    if (!this.budget.take(chunk.length)) return this.overflow('spool_full');
-    this.spooled += chunk.length;
-    this.spooledTotal += chunk.length;
     const spool = this.spoolWriter();
+    // A reused file comes with its bytes taken already: only what passes them is taken anew.
+    const need = this.spooledTotal + chunk.length - this.spooled;
+    if (need > 0 && !this.budget.take(need)) return this.overflow('spool_full');
+    if (need > 0) this.spooled += need;
+    this.spooledTotal += chunk.length;
     if (!spool.write(chunk) && !this.spoolFull) {
       this.spoolFull = true;
       spool.whenDrained(this.spoolDrained);
@@ -144,7 +147,10 @@ export class ReplayBody {
 
   private spoolWriter(): SpoolFile {
     // A file that cannot be opened or written (the disk full, say) drops the copy, not the body.
-    this.spool ??= new SpoolFile(spoolFile(this.limits.spoolDir), () => this.overflow('spool_full'));
+    if (this.spool) return this.spool;
+    const dir = this.limits.spoolDir;
+    this.spool = new SpoolFile(dir, spoolFile(dir), this.budget.pool, () => this.overflow('spool_full'));
+    this.spooled = this.spool.reused;
     return this.spool;
   }
 
@@ -195,27 +201,30 @@ export class ReplayBody {
   /** A fresh stream of the recorded body, memory part then spool file, for the resend. */
   replay(): Readable {
     const chunks = this.chunks;
-    // Opened now, synchronously (only on the rare resend path): release() may unlink the file
-    // before the stream reaches it, and an unlinked file stays readable through its descriptor.
-    const file = this.spool ? createReadStream('', { fd: openSync(this.spool.path, 'r'), highWaterMark: 64 * 1024 }) : undefined;
+    // The file is not handed on (released to the pool) while this stream is open.
+    const file = this.spool?.read();
     const out = Readable.from((async function* () {
       yield* chunks;
       if (file) yield* file;
     })());
-    // However the resend ends (sent, failed, never started), the descriptor is closed.
+    // However the resend ends (sent, failed), the file's reader closes with it.
     if (file) out.once('close', () => file.destroy());
+    this.resend = out;
     return out;
   }
 
   /** Frees the memory copy and removes the spool file, and records nothing after; safe to call more than once. */
   release(): void {
     this.released = true;
+    // A resend that never started (it failed before undici took the body) would hold its file
+    // open for good: nothing reads it now. One that started ends with its request.
+    if (this.resend?.readableFlowing === null) this.resend.destroy();
     this.chunks = [];
     this.dropSpool();
   }
 
   private dropSpool(): void {
-    this.budget.give(this.spooled);
+    const held = this.spooled;
     this.spooled = 0;
     const { spool } = this;
     if (spool && this.spoolFull) {
@@ -223,10 +232,10 @@ export class ReplayBody {
       this.spoolFull = false;
       queueMicrotask(() => this.drained());
     }
-    if (!spool) return;
+    if (!spool) return this.budget.give(held);
     this.spool = undefined;
-    // A file still being opened is removed by the spool itself once the open completes.
-    spool.destroy();
-    rmSync(spool.path, { force: true });
+    // The file takes the budget's bytes with it: to the pool for the next body, or given back
+    // when it is closed (once its writes and any resend reading it are done).
+    spool.release(held);
   }
 }

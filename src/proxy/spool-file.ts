@@ -4,8 +4,13 @@
  * profiled on a 300 MB upload, `fs.WriteStream`'s buffering (write, clearBuffer, onwrite) cost as
  * much CPU as the kernel's copy into the file, and the stream functions it shares with every
  * socket went polymorphic and were deoptimised after each upload.
+ *
+ * The file is unlinked as soon as it is open and lives on as a descriptor: read back through it
+ * for the resend, then handed to the pool for the next body (`spool-pool.ts`), or closed.
  */
-import { close, open, rmSync, writev } from 'node:fs';
+import { open, read, unlink, writev } from 'node:fs';
+import { finished, Readable } from 'node:stream';
+import type { SpoolPool } from './spool-pool.js';
 
 /** Bytes gathered before a write is started (while none is in flight, or at the end). */
 const BLOCK = 512 * 1024;
@@ -14,36 +19,70 @@ const HIGH_WATER = 1024 * 1024;
 
 export class SpoolFile {
   private fd = -1;
+  private opening = false;
+  private born = 0;
   private queue: Buffer[] = [];
   private queued = 0;
   private inFlight = 0;
   private position = 0;
   private onEnd: (() => void) | undefined;
-  private destroyed = false;
+  /** No more writes: released, or failed. */
+  private stopped = false;
+  private failed = false;
+  /** Streams reading the copy back; the file is not handed on while one is open. */
+  private readers = 0;
+  /** Set by `release()`: the budget bytes to hand on with the file once it is settled. */
+  private releasing: number | undefined;
   /** The client waits for this (set when `write()` returned false), called once. */
   private onDrain: (() => void) | undefined;
+  /** Bytes the file held when this body got it from the pool (0 for a new file). */
+  readonly reused: number;
 
-  /** `onError`: a failed open or write (the disk full, say); nothing more is written after it. */
-  constructor(readonly path: string, private readonly onError: (err: Error) => void) {
-    // SECURITY: request bodies are the clients' data: readable by this user only. 'wx': a name
-    // that exists already is never written into.
-    open(path, 'wx', 0o600, (err, fd) => {
-      if (err) return this.fail(err);
+  /**
+   * `onError`: a failed open or write (the disk full, say); nothing more is written after it.
+   * `path`: the name a new file is made under (removed once it is open).
+   */
+  constructor(private readonly dir: string, path: string, private readonly pool: SpoolPool, private readonly onError: (err: Error) => void) {
+    const idle = pool.take(dir);
+    this.reused = idle?.size ?? 0;
+    if (idle) {
+      this.fd = idle.fd;
+      this.born = idle.born;
+      return;
+    }
+    // SECURITY: request bodies are the clients' data: readable by this user only, and unlinked
+    // at once, so no other process can open the file and none is left if this one is killed.
+    // 'wx+': a name that exists already is never written into.
+    this.opening = true;
+    open(path, 'wx+', 0o600, (err, fd) => {
+      if (err) {
+        this.opening = false;
+        return this.fail(err);
+      }
       this.fd = fd;
-      // Destroyed while opening: the file exists only now, so it goes now.
-      if (this.destroyed) return this.closeAndRemove();
-      this.flush();
+      this.born = Date.now();
+      unlink(path, (e) => {
+        this.opening = false;
+        if (e) return this.fail(e);
+        if (this.stopped) return this.settle();
+        this.flush();
+      });
     });
   }
 
   /** The file is still being opened. */
   get pending(): boolean {
-    return this.fd < 0 && !this.destroyed;
+    return this.opening && !this.stopped;
+  }
+
+  /** Bytes written to the file by this body (all of them once `end` has called back). */
+  get written(): number {
+    return this.position;
   }
 
   /** Queues a chunk; false when the caller should wait for `whenDrained` before more. */
   write(chunk: Buffer): boolean {
-    if (this.destroyed) return true;
+    if (this.stopped) return true;
     this.queue.push(chunk);
     this.queued += chunk.length;
     if (this.inFlight === 0 && this.queued >= BLOCK) this.flush();
@@ -55,29 +94,59 @@ export class SpoolFile {
     this.onDrain = fn;
   }
 
-  /**
-   * Writes what is left and closes the file, then calls `done`; also called when the file fails
-   * or is destroyed before that (the caller knows which from `onError` and its own `destroy`).
-   */
+  /** Writes what is left, then calls `done`; also called when the file fails or is released first. */
   end(done: () => void): void {
     this.onEnd = done;
     this.flush();
   }
 
-  /** Stops writing and closes the file (once no write is in flight); the caller removes it. */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
+  /**
+   * The body as written, from the start: `written` bytes and never more (a reused file still
+   * holds the last body's bytes past them). Only after `end` has called back.
+   */
+  read(): Readable {
+    this.readers++;
+    const stream = new FileRange(this.fd, this.position);
+    // Read to its end, or destroyed (once no read is in flight): once either way.
+    finished(stream, () => {
+      this.readers--;
+      this.settle();
+    });
+    return stream;
+  }
+
+  /**
+   * No more writes: the file goes back to the pool (or is closed) with the `budgetBytes` the body
+   * holds for it, once no write is in flight and every reader has closed.
+   */
+  release(budgetBytes: number): void {
+    if (this.releasing !== undefined) return;
+    this.releasing = budgetBytes;
+    this.stopped = true;
     this.queue = [];
     this.queued = 0;
-    if (this.fd >= 0 && this.inFlight === 0) this.closeFd();
     const done = this.onEnd;
     this.onEnd = undefined;
     done?.();
+    this.settle();
+  }
+
+  private settle(): void {
+    // Still opening: the open's callback settles again once it has a descriptor.
+    if (this.releasing === undefined || this.inFlight > 0 || this.readers > 0 || this.opening) return;
+    this.handOn(this.fd);
+  }
+
+  private handOn(fd: number): void {
+    const bytes = this.releasing!;
+    this.releasing = undefined;
+    this.fd = -1;
+    if (fd >= 0 && !this.failed) this.pool.put({ fd, size: bytes, born: this.born, dir: this.dir });
+    else this.pool.discard(fd, bytes);
   }
 
   private flush(): void {
-    if (this.fd < 0 || this.destroyed || this.inFlight > 0) return;
+    if (this.fd < 0 || this.stopped || this.inFlight > 0) return;
     if (this.queued === 0 || (this.queued < BLOCK && !this.onEnd)) {
       if (this.queued === 0 && this.onEnd) this.finish();
       return;
@@ -89,9 +158,9 @@ export class SpoolFile {
     this.inFlight = n;
     writev(this.fd, chunks, this.position, (err) => {
       this.inFlight = 0;
-      if (this.destroyed) return this.closeFd();
       if (err) return this.fail(err);
       this.position += n;
+      if (this.stopped) return this.settle();
       this.flush();
       const drained = this.onDrain;
       if (drained && this.queued + this.inFlight < HIGH_WATER) {
@@ -104,33 +173,55 @@ export class SpoolFile {
   private finish(): void {
     const done = this.onEnd!;
     this.onEnd = undefined;
-    const fd = this.fd;
-    this.fd = -1;
-    this.destroyed = true;
-    close(fd, (err) => {
-      if (err) this.onError(err);
-      done();
-    });
+    done();
   }
 
   private fail(err: Error): void {
-    if (this.destroyed) return;
+    if (this.failed) return;
+    this.failed = true;
+    const wasStopped = this.stopped;
+    this.stopped = true;
+    this.queue = [];
+    this.queued = 0;
     const done = this.onEnd;
     this.onEnd = undefined;
-    this.destroy();
-    this.onError(err);
+    if (!wasStopped) this.onError(err);
     done?.();
+    this.settle();
+  }
+}
+
+/**
+ * `length` bytes of a file from its start, read with positional reads. Not `fs.createReadStream`:
+ * its `destroy()` closes the descriptor even with `autoClose: false`, and this one goes on to
+ * the next body. Destroyed mid-read, it settles only once that read is back.
+ */
+class FileRange extends Readable {
+  private position = 0;
+  private reading = false;
+  private onIdle: (() => void) | undefined;
+
+  constructor(private readonly fd: number, private readonly length: number) {
+    super({ highWaterMark: 64 * 1024 });
   }
 
-  private closeFd(): void {
-    if (this.fd < 0) return;
-    const fd = this.fd;
-    this.fd = -1;
-    close(fd, () => {});
+  override _read(size: number): void {
+    const n = Math.min(Math.max(size, 64 * 1024), this.length - this.position);
+    if (n <= 0) return void this.push(null);
+    const buf = Buffer.allocUnsafe(n);
+    this.reading = true;
+    read(this.fd, buf, 0, n, this.position, (err, got) => {
+      this.reading = false;
+      if (this.onIdle) return this.onIdle();
+      if (err) return void this.destroy(err);
+      if (got === 0) return void this.destroy(new Error('spool file shorter than its body'));
+      this.position += got;
+      this.push(got < n ? buf.subarray(0, got) : buf);
+    });
   }
 
-  private closeAndRemove(): void {
-    this.closeFd();
-    rmSync(this.path, { force: true });
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.reading) return cb(err);
+    this.onIdle = () => cb(err);
   }
 }

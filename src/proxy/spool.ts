@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { SpoolPool, type SpoolPoolOptions } from './spool-pool.js';
 
 /**
  * The spool's shared budget: bytes on disk across every request in flight. Past it, a body
@@ -14,9 +15,14 @@ import { join } from 'node:path';
  */
 export class SpoolBudget {
   used = 0;
-  constructor(public max: number) {}
+  /** Spool files kept open between bodies; their bytes count here until a body needs them. */
+  readonly pool: SpoolPool;
+  constructor(public max: number, pool: SpoolPoolOptions = {}) {
+    this.pool = new SpoolPool((n) => this.give(n), pool);
+  }
   take(n: number): boolean {
-    if (this.used + n > this.max) return false;
+    // An idle file gives way to a body in flight: a copy matters more than a faster next one.
+    while (this.used + n > this.max) if (!this.pool.evictOne()) return false;
     this.used += n;
     return true;
   }

@@ -2,7 +2,8 @@
  * No path leaves a spool file behind: an early answer (4xx, or an expired-token answer before
  * the body was read), a client that hangs up, an upstream that fails mid-body, a refresh that
  * fails, the spool limit, a reload mid-upload, and SIGTERM mid-upload. Each path counts the
- * files in `spoolDir` after it.
+ * files in `spoolDir` and the descriptors on them after it: a spool file is unlinked once open,
+ * and may wait in the pool for the next body, but none outlives the relay.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { compileConfig } from '../../../src/config/load.js';
 import { startFakeVendor, type FakeVendor } from '../../support/fakes/vendor.js';
 import { startHarness, type Harness } from '../../support/helpers.js';
 import { statusOf as status } from '../../support/raw.js';
+import { eventually, openSpoolFiles } from '../../support/spool-fds.js';
 
 const MiB = 1024 * 1024;
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
@@ -68,14 +70,25 @@ describe('spool files: none left behind', () => {
     h = await startHarness({ kinds: ['hitem3d'], vendor, top: { replay: { memoryBytes: '64KiB', spoolDir, ...replay }, limits: { clientBodyTimeout: '2s' } } });
     return h;
   };
-  const files = () => readdirSync(spoolDir);
+  /**
+   * What is left once the relay has shut down: names in spoolDir, and this process's descriptors
+   * on files in it (a spool file is unlinked once open). A body's file may wait in the pool for
+   * the next body until then, but must not outlive the relay.
+   */
+  const left = async (ms = 150) => {
+    await settle(ms);
+    expect(openSpoolFiles(spoolDir).length).toBeLessThanOrEqual(1);
+    await h!.close();
+    h = undefined;
+    await eventually(() => openSpoolFiles(spoolDir).length === 0);
+    return [...readdirSync(spoolDir), ...openSpoolFiles(spoolDir).map((f) => f.target)];
+  };
 
   it.each([false, true])('an early 4xx before the body was read (client keeps its connection and sends on: %s)', async (keepAlive) => {
     await start();
     const answer = await upload(h!.url, '/hitem3d/__early', 4 * MiB, 4 * MiB, undefined, keepAlive);
     expect(status(answer)).toBe(413);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('an early expired-token answer: the body is still received whole, resent, and its spool removed', async () => {
@@ -85,8 +98,7 @@ describe('spool files: none left behind', () => {
     const answer = await upload(h!.url, '/hitem3d/__early', 4 * MiB);
     expect(status(answer)).toBe(413); // the resend, with a fresh token, reached the same early 413
     expect(h!.vendors.hitem3d.counts.tokenFetches).toBe(2);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('a slow client on a revoked token: its spooled body (never a full write block at a time) is resent whole, then removed', async () => {
@@ -105,7 +117,7 @@ describe('spool files: none left behind', () => {
     for (let i = 0; i < body.length; i += 10 * 1024) {
       s.write(body.subarray(i, i + 10 * 1024));
       await settle(20);
-      if (i === 200 * 1024) expect(files()).toHaveLength(1); // spooling
+      if (i === 200 * 1024) expect(openSpoolFiles(spoolDir)).toHaveLength(1); // spooling
     }
     await closed;
     expect(status(got)).toBe(200);
@@ -114,23 +126,20 @@ describe('spool files: none left behind', () => {
     // Sent twice (the first answered expired), the same bytes both times.
     expect(seen.map((x) => x.body?.sha256)).toEqual([sha, sha]);
     expect(h!.vendors.hitem3d.counts.tokenFetches).toBe(2);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('a client that hangs up mid-upload', async () => {
     await start();
     await upload(h!.url, '/hitem3d/__slow?ms=300', 8 * MiB, 2 * MiB, (s) => setTimeout(() => s.destroy(), 150));
-    await settle(500);
-    expect(files()).toEqual([]);
+    expect(await left(500)).toEqual([]);
   });
 
   it('an upstream that drops the connection mid-body', async () => {
     await start();
     const answer = await upload(h!.url, '/hitem3d/__reset', 4 * MiB);
     expect(status(answer)).toBe(502);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('a refresh that fails', async () => {
@@ -140,8 +149,7 @@ describe('spool files: none left behind', () => {
     h!.vendors.hitem3d.failTokens('refused-code');
     const answer = await upload(h!.url, '/hitem3d/open-api/v1/submit-task', 2 * MiB);
     expect(status(answer)).toBe(502);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('the spool limit reached mid-body', async () => {
@@ -150,8 +158,7 @@ describe('spool files: none left behind', () => {
     h!.vendors.hitem3d.revokeAll();
     const answer = await upload(h!.url, '/hitem3d/open-api/v1/submit-task', 3 * MiB);
     expect(status(answer)).toBe(200); // the vendor's expired answer, passed on: no copy to resend
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 
   it('a reload in the middle of an upload', async () => {
@@ -164,8 +171,7 @@ describe('spool files: none left behind', () => {
       upstreams: { hitem3d: { prefix: '/hitem3d', target: v.url, timeout: '30s', auth: { type: 'hitem3d', ...v.credentials } } },
     }, { env: {} }));
     expect(status(await pending)).toBe(200);
-    await settle();
-    expect(files()).toEqual([]);
+    expect(await left()).toEqual([]);
   });
 });
 
@@ -183,8 +189,9 @@ describe('spool files: SIGTERM mid-upload', () => {
     relay = await startRelayProcess(vendorConfig(vendor, `replay: { memoryBytes: 64KiB, spoolDir: "${spoolDir}" }\nshutdown: { gracePeriod: 300ms }\n`));
     // The vendor takes its time before reading: the body backs up, part of it spooled.
     const pending = upload(relay.url, '/hitem3d/__slow?ms=5000', 16 * MiB);
-    for (let i = 0; i < 50 && readdirSync(spoolDir).length === 0; i++) await settle(50);
-    expect(readdirSync(spoolDir).length).toBe(1);
+    const pid = relay.proc.pid!;
+    for (let i = 0; i < 50 && openSpoolFiles(spoolDir, pid).length === 0; i++) await settle(50);
+    expect(openSpoolFiles(spoolDir, pid)).toHaveLength(1);
     expect(await relay.stop('SIGTERM')).toBe(0);
     await pending;
     expect(readdirSync(spoolDir)).toEqual([]);

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { eventually, openSpoolFiles } from '../../support/spool-fds.js';
 import { ReplayBody } from '../../../src/proxy/replay.js';
+import { SpoolBudget } from '../../../src/proxy/spool.js';
 
 const MiB = 1024 * 1024;
 const limits = (over: Partial<{ memoryBytes: number; maxBytes: number; spoolDir: string }> = {}) => ({
@@ -58,16 +60,21 @@ describe('replay tee', () => {
   it('keeps recording after the first attempt is detached, and the copy is whole', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tr-tee-detach-'));
     const source = new PassThrough();
-    const replay = new ReplayBody(source, limits({ spoolDir: dir }));
+    const budget = new SpoolBudget(1024 ** 3);
+    const replay = new ReplayBody(source, limits({ spoolDir: dir }), Infinity, budget);
     const { chunks, digest } = body(40);
     replay.detach();
     for (const c of chunks) source.write(c);
     source.end();
     expect(await replay.complete()).toBe(true);
-    expect(readdirSync(dir)).toHaveLength(1);
+    expect(openSpoolFiles(dir)).toHaveLength(1);
     expect(await digestOf(replay.replay())).toBe(digest);
     replay.release();
     expect(readdirSync(dir)).toEqual([]);
+    // Its file waits in the pool for the next body, and is closed with it.
+    expect(budget.pool.size).toBe(1);
+    budget.pool.close();
+    expect(await eventually(() => openSpoolFiles(dir).length === 0)).toBe(true);
   });
 
   it('a body over maxBodyBytes fails with BODY_TOO_LARGE and ends the attempt', async () => {

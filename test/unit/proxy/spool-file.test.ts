@@ -1,13 +1,23 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { SpoolFile } from '../../../src/proxy/spool-file.js';
+import { SpoolPool } from '../../../src/proxy/spool-pool.js';
+import { eventually, openSpoolFiles } from '../../support/spool-fds.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tr-spoolfile-'));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const tick = () => new Promise((r) => setImmediate(r));
+const ended = (s: SpoolFile) => new Promise<void>((r) => s.end(r));
+
+/** A pool that counts the budget bytes it gives back. */
+function pool(opts: ConstructorParameters<typeof SpoolPool>[1] = {}) {
+  const given: number[] = [];
+  return { pool: new SpoolPool((n) => given.push(n), opts), given };
+}
 
 /** Writes `chunks` as a client would: waits whenever write() says so. */
 async function feed(spool: SpoolFile, chunks: Buffer[]): Promise<number> {
@@ -22,82 +32,144 @@ async function feed(spool: SpoolFile, chunks: Buffer[]): Promise<number> {
 }
 
 describe('spool file', () => {
-  it('holds the body exactly, in order, whatever the chunk sizes (1 byte to 300 KiB), with its mode 0600', async () => {
-    const path = join(dir(), 'a.spool');
+  it('holds the body exactly, in order, whatever the chunk sizes (1 byte to 300 KiB): 0600, unlinked, read back through its descriptor', async () => {
+    const d = dir();
+    const { pool: p } = pool();
     const errors: Error[] = [];
-    const spool = new SpoolFile(path, (e) => errors.push(e));
-    const sizes = [1, 7, 65536, 300 * 1024, 3, 1024 * 1024 - 5, 4096, 1];
-    const chunks = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    const spool = new SpoolFile(d, join(d, 'a.spool'), p, (e) => errors.push(e));
+    const chunks = [1, 7, 65536, 300 * 1024, 3, 1024 * 1024 - 5, 4096, 1].map((n, i) => Buffer.alloc(n, i + 1));
     await feed(spool, chunks);
-    await new Promise<void>((r) => spool.end(r));
+    await ended(spool);
     const body = Buffer.concat(chunks);
-    expect(sha(readFileSync(path))).toBe(sha(body));
-    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(spool.written).toBe(body.length);
+    expect(readdirSync(d)).toEqual([]);
+    const [open] = openSpoolFiles(d);
+    expect(open!.target).toMatch(/a\.spool \(deleted\)$/);
+    expect(statSync(`/proc/self/fd/${open!.fd}`).mode & 0o777).toBe(0o600);
+    expect(sha(await buffer(spool.read()))).toBe(sha(body));
     expect(errors).toEqual([]);
+    spool.release(body.length);
+    p.close();
+    expect(await eventually(() => openSpoolFiles(d).length === 0)).toBe(true);
   });
 
   it('says wait past its high-water mark and calls back once it has written down', async () => {
-    const path = join(dir(), 'b.spool');
-    const spool = new SpoolFile(path, () => {});
+    const d = dir();
+    const { pool: p } = pool();
+    const spool = new SpoolFile(d, join(d, 'b.spool'), p, () => {});
     const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
     expect(await feed(spool, chunks)).toBeGreaterThan(0);
-    await new Promise<void>((r) => spool.end(r));
-    expect(statSync(path).size).toBe(64 * 64 * 1024);
+    await ended(spool);
+    expect(spool.written).toBe(64 * 64 * 1024);
+    spool.release(spool.written);
+    p.close();
   });
 
-  it('an empty body ends as an empty file', async () => {
-    const path = join(dir(), 'c.spool');
-    const spool = new SpoolFile(path, () => {});
-    await new Promise<void>((r) => spool.end(r));
-    expect(statSync(path).size).toBe(0);
+  it('an empty body reads back empty', async () => {
+    const d = dir();
+    const { pool: p } = pool();
+    const spool = new SpoolFile(d, join(d, 'c.spool'), p, () => {});
+    await ended(spool);
+    expect(spool.written).toBe(0);
+    expect((await buffer(spool.read())).length).toBe(0);
+    spool.release(0);
+    p.close();
   });
 
-  it('a file that cannot be opened reports the error and still calls end back; nothing is left', async () => {
-    const path = join(dir(), 'missing', 'd.spool');
+  it('a file that cannot be opened reports the error and still calls end back; its budget bytes are given back', async () => {
+    const d = dir();
+    const { pool: p, given } = pool();
     const errors: string[] = [];
-    const spool = new SpoolFile(path, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
+    const spool = new SpoolFile(join(d, 'missing'), join(d, 'missing', 'd.spool'), p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
     spool.write(Buffer.alloc(1024 * 1024));
-    await new Promise<void>((r) => spool.end(r));
+    await ended(spool);
     expect(errors).toEqual(['ENOENT']);
-    expect(existsSync(path)).toBe(false);
+    spool.release(1024 * 1024);
+    expect(given).toEqual([1024 * 1024]);
+    expect(p.size).toBe(0);
   });
 
   it('a name that exists already is never written into', async () => {
     const d = dir();
     const path = join(d, 'e.spool');
-    const first = new SpoolFile(path, () => {});
-    await new Promise<void>((r) => first.end(r));
+    writeFileSync(path, 'theirs');
+    const { pool: p } = pool();
     const errors: string[] = [];
-    const second = new SpoolFile(path, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
-    second.write(Buffer.alloc(10, 9));
-    await new Promise<void>((r) => second.end(r));
+    const spool = new SpoolFile(d, path, p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
+    spool.write(Buffer.alloc(10, 9));
+    await ended(spool);
     expect(errors).toEqual(['EEXIST']);
-    expect(statSync(path).size).toBe(0);
+    expect(statSync(path).size).toBe(6);
   });
 
-  it('destroyed while it is opening: the file is removed once the open completes', async () => {
+  it('released while it is opening: once the open completes it goes to the pool, or is closed', async () => {
     const d = dir();
+    const { pool: keep } = pool();
+    const { pool: none } = pool({ maxFiles: 0 });
     for (let i = 0; i < 20; i++) {
-      const spool = new SpoolFile(join(d, `f${i}.spool`), () => {});
+      const spool = new SpoolFile(d, join(d, `f${i}.spool`), i % 2 ? keep : none, () => {});
       spool.write(Buffer.alloc(4096));
       expect(spool.pending).toBe(true);
-      spool.destroy();
+      spool.release(4096);
     }
-    for (let i = 0; i < 20 && readdirSync(d).length; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(readdirSync(d)).toEqual([]);
+    expect(await eventually(() => readdirSync(d).length === 0 && keep.size === 4)).toBe(true);
+    expect(await eventually(() => openSpoolFiles(d).length === 4)).toBe(true);
+    keep.close();
+    expect(await eventually(() => openSpoolFiles(d).length === 0)).toBe(true);
   });
 
-  it('destroyed mid-write: end is called back, and its descriptor is closed once the write in flight is done', async () => {
-    const path = join(dir(), 'g.spool');
-    const spool = new SpoolFile(path, () => {});
-    await tick();
-    await tick();
+  it('released mid-write: end is called back; the file goes to the pool only once the write in flight is done', async () => {
+    const d = dir();
+    const { pool: p } = pool();
+    const spool = new SpoolFile(d, join(d, 'g.spool'), p, () => {});
+    await eventually(() => !spool.pending);
     for (let i = 0; i < 16; i++) spool.write(Buffer.alloc(64 * 1024, i));
-    let ended = false;
-    spool.end(() => (ended = true));
-    spool.destroy();
-    expect(ended).toBe(true);
+    let done = false;
+    spool.end(() => (done = true));
+    spool.release(1024 * 1024);
+    expect(done).toBe(true);
+    expect(p.size).toBe(0);
     spool.write(Buffer.alloc(10));
-    expect(spool.pending).toBe(false);
+    expect(await eventually(() => p.size === 1)).toBe(true);
+    p.close();
+  });
+
+  // SECURITY: a reused file still holds the last body's bytes past the new body's end.
+  it('the next body gets the file and writes it from the start; a shorter body reads back as itself, never the last body\'s tail', async () => {
+    const d = dir();
+    const { pool: p } = pool();
+    const first = new SpoolFile(d, join(d, 'h1.spool'), p, () => {});
+    await feed(first, [Buffer.alloc(3 * 1024 * 1024, 0x41)]);
+    await ended(first);
+    first.release(first.written);
+    expect(p.size).toBe(1);
+    const second = new SpoolFile(d, join(d, 'h2.spool'), p, () => {});
+    expect(second.reused).toBe(3 * 1024 * 1024);
+    expect(second.pending).toBe(false);
+    expect(p.size).toBe(0);
+    const body = Buffer.alloc(700 * 1024 + 3, 0x42);
+    await feed(second, [body]);
+    await ended(second);
+    const back = await buffer(second.read());
+    expect(back.length).toBe(body.length);
+    expect(back.includes(0x41)).toBe(false);
+    expect(openSpoolFiles(d)).toHaveLength(1);
+    second.release(second.reused);
+    p.close();
+  });
+
+  it('a resend reading the file keeps it from the pool until the read is closed', async () => {
+    const d = dir();
+    const { pool: p } = pool();
+    const spool = new SpoolFile(d, join(d, 'i.spool'), p, () => {});
+    await feed(spool, [Buffer.alloc(2 * 1024 * 1024, 7)]);
+    await ended(spool);
+    const reader = spool.read();
+    spool.release(spool.written);
+    await tick();
+    expect(p.size).toBe(0);
+    expect((await buffer(reader)).length).toBe(2 * 1024 * 1024);
+    expect(await eventually(() => p.size === 1)).toBe(true);
+    p.close();
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * A spool file goes on to the next body (its page-cache pages are overwritten, not allocated
+ * again): the next body's copy, and its resend, are that body's bytes and never the last one's.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../support/helpers.js';
+import { eventually, openSpoolFiles } from '../../support/spool-fds.js';
+
+const KiB = 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('spool files reused from body to body', () => {
+  let h: Harness | undefined;
+  let spoolDir: string;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  const start = async () => {
+    spoolDir = mkdtempSync(join(tmpdir(), 'tr-reuse-'));
+    h = await startHarness({ kinds: ['hitem3d'], top: { replay: { memoryBytes: '64KiB', maxBytes: '64MiB', spoolDir } } });
+    await (await post(Buffer.from('warm'))).body.text();
+  };
+  const post = (body: Buffer) => request(`${h!.url}/hitem3d/open-api/v1/upload`, {
+    method: 'POST', body, headers: { 'content-type': 'application/octet-stream' }, dispatcher: h!.client,
+  });
+  /** Posts `body` on a revoked token: the vendor sees it twice, then answers it. */
+  const resent = async (body: Buffer) => {
+    h!.vendors.hitem3d.revokeAll();
+    const before = h!.vendors.hitem3d.seen.length;
+    const json = (await (await post(body)).body.json()) as { code: number; data: { sha256: string } };
+    expect(json.code).toBe(200);
+    return h!.vendors.hitem3d.seen.slice(before).map((s) => s.body?.sha256);
+  };
+
+  // SECURITY: the reused file still holds the bigger body's bytes past the smaller one's end.
+  it('a smaller body after a bigger one is copied and resent as itself, through the same file', async () => {
+    await start();
+    const big = Buffer.alloc(3 * 1024 * KiB, 0x41);
+    expect(await resent(big)).toEqual([sha(big), sha(big)]);
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 1)).toBe(true);
+    const fd = openSpoolFiles(spoolDir)[0]!.fd;
+    const small = Buffer.from(Array.from({ length: 300 * KiB }, (_, i) => i % 199));
+    expect(await resent(small)).toEqual([sha(small), sha(small)]);
+    // The same descriptor, and no other: the file was reused, not made anew.
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 1)).toBe(true);
+    expect(openSpoolFiles(spoolDir)[0]!.fd).toBe(fd);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('bodies at once each get a file of their own, and each is resent as itself', async () => {
+    await start();
+    const bodies = [1, 2, 3].map((n) => Buffer.alloc(n * 512 * KiB, n));
+    h!.vendors.hitem3d.revokeAll();
+    const answers = await Promise.all(bodies.map(async (b) => (await (await post(b)).body.json()) as { code: number; data: { sha256: string } }));
+    expect(answers.map((a) => a.code)).toEqual([200, 200, 200]);
+    expect(answers.map((a) => a.data.sha256)).toEqual(bodies.map(sha));
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 3)).toBe(true);
+    // Again: the three files are taken from the pool, none made anew.
+    h!.vendors.hitem3d.revokeAll();
+    const again = await Promise.all(bodies.map(async (b) => (await (await post(b)).body.json()) as { code: number; data: { sha256: string } }));
+    expect(again.map((a) => a.data.sha256)).toEqual(bodies.map(sha));
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 3)).toBe(true);
+  });
+});
