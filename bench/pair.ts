@@ -7,7 +7,8 @@
  * Redis, no tenants: tenant-redis's baseline), or `traced` (this checkout
  * with tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing).
  * WORKLOAD (or PAIR_WORKLOAD) is any of `npm run bench`'s: get (default), post-1k, post-64k,
- * post-1m, post-8m (multipart), connections-1000, upload, download (300 MB streams).
+ * post-1m, post-8m (multipart), connections-1000, upload, download (300 MB streams), refresh
+ * (tokens revoked three times under a 1 MiB POST load, on A and B in turn).
  * Loads run A and B *at the same time*, both on core 0 with the upstream: their requests/s
  * split by what a request costs each, under the very same conditions (on a VM whose speed
  * drifts ±25 % from one round to the next, this resolves differences of ~1 %). Streams run one
@@ -22,7 +23,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds, pinned, rss, runScript, startNode, redisCacheConfig, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
-import { POSTS, stream } from './workloads.js';
+import { POSTS, refreshUnderLoad, stream } from './workloads.js';
 
 const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
 const workload = named ?? process.env.PAIR_WORKLOAD ?? 'get';
@@ -103,14 +104,36 @@ async function streams(sa: Server, sb: Server, kind: 'upload' | 'download') {
   return `A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} MB/s`;
 }
 
+/**
+ * Tokens revoked three times under a 1 MiB POST load (the benchmark's row), on A and on B in
+ * turn: a revocation at the upstream reaches every server, so the two cannot run at once.
+ */
+async function refreshes(sa: Server, sb: Server, target: string) {
+  const medians = new Map<Server, number[]>([[sa, []], [sb, []]]);
+  for (let r = 1; r <= rounds; r++) {
+    const line: string[] = [];
+    for (const s of r % 2 ? [sa, sb] : [sb, sa]) {
+      const x = await refreshUnderLoad(s, target, 3, 4);
+      medians.get(s)!.push(x.ratio);
+      line.push(`${s === sa ? 'A' : 'B'} ${x.errors} failed, ${x.ratios.map((y) => y.toFixed(2)).join(' ')}`);
+    }
+    process.stdout.write(`round ${r}: ${line.join('; ')}\n`);
+  }
+  const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+  return `the second after a refresh ÷ the others (medians of three): A ${fmt(medians.get(sa)!)}, B ${fmt(medians.get(sb)!)}`;
+}
+
+const OTHERS = ['upload', 'download', 'refresh'];
+
 async function main() {
-  if (workload !== 'upload' && workload !== 'download' && !SHAPES[workload]) {
-    throw new Error(`unknown workload ${workload}: one of ${[...Object.keys(SHAPES), 'upload', 'download'].join(', ')}`);
+  if (!OTHERS.includes(workload) && !SHAPES[workload]) {
+    throw new Error(`unknown workload ${workload}: one of ${[...Object.keys(SHAPES), ...OTHERS].join(', ')}`);
   }
   const upstream = await startNode('upstream', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
   const target = `http://127.0.0.1:${upstream.port}`;
   const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
-  const summary = workload === 'upload' || workload === 'download' ? await streams(sa, sb, workload) : await loads(sa, sb, SHAPES[workload]!());
+  const summary = workload === 'upload' || workload === 'download' ? await streams(sa, sb, workload)
+    : workload === 'refresh' ? await refreshes(sa, sb, target) : await loads(sa, sb, SHAPES[workload]!());
   const mb = (s: Server) => (rss(s.proc.pid!).peak / 1e6).toFixed(0);
   process.stdout.write(`${workload}: A = ${a}, B = ${b}: ${summary}; peak RSS A ${mb(sa)} MB, B ${mb(sb)} MB\n`);
 }
