@@ -31,6 +31,14 @@ async function feed(spool: SpoolFile, chunks: Buffer[]): Promise<number> {
   return waits;
 }
 
+/** A spool file in `d` that has written `chunks` and ended. */
+async function spooled(d: string, p: SpoolPool, name: string, chunks: Buffer[]): Promise<SpoolFile> {
+  const spool = new SpoolFile(d, join(d, name), p, () => {});
+  await feed(spool, chunks);
+  await ended(spool);
+  return spool;
+}
+
 describe('spool file', () => {
   it('holds the body exactly, in order, whatever the chunk sizes (1 byte to 300 KiB): 0600, unlinked, read back through its descriptor', async () => {
     const d = dir();
@@ -138,9 +146,7 @@ describe('spool file', () => {
   it('the next body gets the file and writes it from the start; a shorter body reads back as itself, never the last body\'s tail', async () => {
     const d = dir();
     const { pool: p } = pool();
-    const first = new SpoolFile(d, join(d, 'h1.spool'), p, () => {});
-    await feed(first, [Buffer.alloc(3 * 1024 * 1024, 0x41)]);
-    await ended(first);
+    const first = await spooled(d, p, 'h1.spool', [Buffer.alloc(3 * 1024 * 1024, 0x41)]);
     first.release(first.written);
     expect(p.size).toBe(1);
     const second = new SpoolFile(d, join(d, 'h2.spool'), p, () => {});
@@ -161,9 +167,7 @@ describe('spool file', () => {
   it('a resend reading the file keeps it from the pool until the read is closed', async () => {
     const d = dir();
     const { pool: p } = pool();
-    const spool = new SpoolFile(d, join(d, 'i.spool'), p, () => {});
-    await feed(spool, [Buffer.alloc(2 * 1024 * 1024, 7)]);
-    await ended(spool);
+    const spool = await spooled(d, p, 'i.spool', [Buffer.alloc(2 * 1024 * 1024, 7)]);
     const reader = spool.read();
     spool.release(spool.written);
     await tick();
