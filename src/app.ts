@@ -93,6 +93,7 @@ export function createTokenRelay(options: TokenRelayOptions): TokenRelay {
   const retiring = new Set<Promise<void>>();
   metrics.watchTokens(() => rt.upstreams.flatMap((u) => (u.tokens ? [u.tokens] : [])));
   metrics.watchInflight(() => rt.upstreams.map((u) => ({ upstream: u.plan.name, active: u.limiter.active })));
+  metrics.watchSpool(() => ({ inFlight: deps.spool.used - deps.spool.pool.heldBytes, idle: deps.spool.pool.heldBytes, max: deps.spool.max }));
   let listening = false;
   let shuttingDown = false;
   const admin = createAdmin({

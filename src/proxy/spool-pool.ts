@@ -79,6 +79,11 @@ export class SpoolPool {
     return this.idle.length;
   }
 
+  /** Bytes the idle files hold in the spool budget. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
   /**
    * The most recently used idle file made in `dir` and young enough for a whole body, if any.
    * Its bytes stay taken in the budget: the caller holds them now.

@@ -30,6 +30,8 @@ export interface Metrics {
   watchTokens(sources: () => readonly TokenGaugeSource[]): void;
   /** In-flight requests per upstream, read at scrape time (no per-request cost). */
   watchInflight(read: () => Array<{ upstream: string; active: number }>): void;
+  /** The spool budget, read at scrape time: bytes of bodies in flight, of files kept for the next body, and the bound. */
+  watchSpool(read: () => { inFlight: number; idle: number; max: number }): void;
   sharedCacheUp(up: boolean): void;
   /** A client connection closed at once: limits.maxConnections reached. */
   connectionRefused(): void;
@@ -108,6 +110,27 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
         collect() {
           this.reset();
           for (const { upstream, active } of read()) this.set({ upstream }, active);
+        },
+      });
+    },
+    watchSpool(read) {
+      new Gauge({
+        name: 'tokenrelay_spool_bytes',
+        help: 'Bytes held in the spool budget (replay.maxSpoolBytes): state in_flight (bodies being copied or resent) or idle (files kept open for the next body, given up when one needs them).',
+        labelNames: ['state'] as const,
+        registers: [registry],
+        collect() {
+          const { inFlight, idle } = read();
+          this.set({ state: 'in_flight' }, inFlight);
+          this.set({ state: 'idle' }, idle);
+        },
+      });
+      new Gauge({
+        name: 'tokenrelay_spool_limit_bytes',
+        help: 'replay.maxSpoolBytes: the bound on tokenrelay_spool_bytes.',
+        registers: [registry],
+        collect() {
+          this.set(read().max);
         },
       });
     },

@@ -68,4 +68,34 @@ describe('spool files reused from body to body', () => {
     expect(again.map((a) => a.data.sha256)).toEqual(bodies.map(sha));
     expect(await eventually(() => openSpoolFiles(spoolDir).length === 3)).toBe(true);
   });
+
+  it('/metrics shows the spool budget: bytes in flight while a body is copied, idle while its file waits for the next', async () => {
+    await start();
+    const gauge = async () => {
+      const text = await (await request(`${h!.url}/metrics`, { dispatcher: h!.client })).body.text();
+      const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+      return {
+        inFlight: read(/^tokenrelay_spool_bytes\{state="in_flight"\} (\d+)$/m),
+        idle: read(/^tokenrelay_spool_bytes\{state="idle"\} (\d+)$/m),
+        limit: read(/^tokenrelay_spool_limit_bytes (\d+)$/m),
+      };
+    };
+    expect(await gauge()).toEqual({ inFlight: 0, idle: 0, limit: 1024 ** 3 });
+    // The vendor waits before it reads: the body backs up past memoryBytes into the spool.
+    const pending = request(`${h!.url}/hitem3d/__slow?ms=600`, {
+      method: 'POST', body: Buffer.alloc(4 * 1024 * KiB, 9), headers: { 'content-type': 'application/octet-stream' }, dispatcher: h!.client,
+    }).then((r) => r.body.json());
+    await new Promise((r) => setTimeout(r, 300));
+    const during = await gauge();
+    expect(during.inFlight).toBeGreaterThan(0);
+    expect(((await pending) as { code: number }).code).toBe(200);
+    // The file goes to the pool once its last write is back (the thread pool's time).
+    let after = await gauge();
+    for (let i = 0; i < 50 && after.inFlight > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await gauge();
+    }
+    expect(after.inFlight).toBe(0);
+    expect(after.idle).toBeGreaterThanOrEqual(during.inFlight);
+  });
 });
