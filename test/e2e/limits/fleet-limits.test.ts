@@ -134,7 +134,10 @@ tenants:
   }, 30_000);
 
   it('Redis killed in the middle of the load: no request fails; the replicas count their share and say so', async () => {
-    relays = await start('kill:', '{ requestsPerSecond: 2000, concurrent: 200, quota: { requests: 1000000, per: day } }');
+    // Limits this load never reaches, even on a replica's share alone (a third): what is under
+    // test is that losing Redis fails nothing. At 2,000/s, a quiet machine ran each replica past
+    // its 667/s share, and the 429s it then answered were right (the share is unit-tested).
+    relays = await start('kill:', '{ requestsPerSecond: 100000, concurrent: 200, quota: { requests: 1000000, per: day } }');
     for (const r of relays) expect((await call(r, '/akool/warm')).status).toBe(200);
     const t0 = Date.now();
     const killer = new Promise<void>((resolve) => setTimeout(() => void redis.kill().then(resolve), 1500));
