@@ -156,9 +156,11 @@ export class SpoolFile {
     this.queue = [];
     this.queued = 0;
     this.inFlight = n;
-    writev(this.fd, chunks, this.position, (err) => {
+    writev(this.fd, chunks, this.position, (err, bytes) => {
       this.inFlight = 0;
       if (err) return this.fail(err);
+      // A short write (the disk filling up) would leave a hole in the copy: it is dropped instead.
+      if (bytes !== n) return this.fail(new Error(`spool write short: ${bytes} of ${n} bytes`));
       this.position += n;
       if (this.stopped) return this.settle();
       this.flush();
