@@ -25,7 +25,7 @@ const smoke = process.env.BENCH_SMOKE === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (smoke ? 1 : 2));
 const rounds = Number(process.env.BENCH_ROUNDS ?? (smoke ? 1 : 10));
 /** Rounds of the other workloads (POSTs, many connections): fewer, each longer per request. */
-const workloadRounds = Number(process.env.BENCH_WORKLOAD_ROUNDS ?? (smoke ? 1 : 3));
+const workloadRounds = Number(process.env.BENCH_WORKLOAD_ROUNDS ?? (smoke ? 1 : 5));
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
 const log = (s: string) => process.stderr.write(`${s}\n`);

@@ -44,10 +44,19 @@ export const POSTS: PostWorkload[] = [
   { label: '8 MiB multipart', connections: 4, ...multipart(8 * 1024 * 1024) },
 ];
 
-/** Interleaved rounds of one workload over the servers: per server, one Load per round. */
+/**
+ * Interleaved rounds of one workload over the servers: per server, one Load per round. The
+ * order turns each round (A B C, B C A, C A B), so no server always follows the same one or
+ * always comes first after a pause.
+ */
 export async function rounds(servers: Server[], n: number, run: (s: Server) => Promise<Load>): Promise<Map<string, Load[]>> {
   const out = new Map<string, Load[]>(servers.map((s) => [s.name, []]));
-  for (let r = 0; r < n; r++) for (const s of servers) out.get(s.name)!.push(await run(s));
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[(i + r) % servers.length]!;
+      out.get(s.name)!.push(await run(s));
+    }
+  }
   return out;
 }
 
