@@ -65,12 +65,36 @@ describe('spool file', () => {
     const d = dir();
     const { pool: p } = pool();
     const spool = new SpoolFile(d, join(d, 'b.spool'), p, () => {});
-    const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    const chunks = Array.from({ length: 256 }, (_, i) => Buffer.alloc(64 * 1024, i));
     expect(await feed(spool, chunks)).toBeGreaterThan(0);
     await ended(spool);
-    expect(spool.written).toBe(64 * 64 * 1024);
+    expect(spool.written).toBe(256 * 64 * 1024);
     spool.release(spool.written);
     p.close();
+  });
+
+  it('holds up to 4 MiB before it says wait, and 1 MiB once all spool files together hold 64 MiB', async () => {
+    const d = dir();
+    const { pool: p } = pool();
+    const four = Buffer.alloc(4 * 1024 * 1024, 1);
+    const first = new SpoolFile(d, join(d, 'w0.spool'), p, () => {});
+    // Still opening: nothing is written yet, so what is written is held.
+    expect(first.write(four.subarray(0, 3 * 1024 * 1024))).toBe(true);
+    expect(first.write(four.subarray(0, 1024 * 1024))).toBe(false);
+    const others = Array.from({ length: 15 }, (_, i) => new SpoolFile(d, join(d, `w${i + 1}.spool`), p, () => {}));
+    for (const o of others) o.write(four);
+    // 64 MiB held in all: a new body's file says wait past 1 MiB.
+    const late = new SpoolFile(d, join(d, 'late.spool'), p, () => {});
+    expect(late.write(four.subarray(0, 512 * 1024))).toBe(true);
+    expect(late.write(four.subarray(0, 512 * 1024))).toBe(false);
+    for (const f of [first, ...others, late]) f.release(0);
+    // Released, their queues are no longer held: 4 MiB again.
+    const again = new SpoolFile(d, join(d, 'again.spool'), p, () => {});
+    expect(again.write(four.subarray(0, 2 * 1024 * 1024))).toBe(true);
+    again.release(0);
+    expect(await eventually(() => p.size === 4 && openSpoolFiles(d).length === 4)).toBe(true);
+    p.close();
+    expect(await eventually(() => openSpoolFiles(d).length === 0)).toBe(true);
   });
 
   it('an empty body reads back empty', async () => {
