@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import type { ReplayLimits } from '../config/types.js';
 import { TokenRelayError } from '../util/errors.js';
 import { SpoolFile } from './spool-file.js';
-import { SpoolBudget, spoolFile } from './spool.js';
+import { SpoolBudget } from './spool.js';
 
 export type { ReplayLimits };
 
@@ -148,8 +148,7 @@ export class ReplayBody {
   private spoolWriter(): SpoolFile {
     // A file that cannot be opened or written (the disk full, say) drops the copy, not the body.
     if (this.spool) return this.spool;
-    const dir = this.limits.spoolDir;
-    this.spool = new SpoolFile(dir, spoolFile(dir), this.budget.pool, () => this.overflow('spool_full'));
+    this.spool = new SpoolFile(this.limits.spoolDir, this.budget.pool, () => this.overflow('spool_full'));
     this.spooled = this.spool.reused;
     return this.spool;
   }
@@ -213,7 +212,7 @@ export class ReplayBody {
     return out;
   }
 
-  /** Frees the memory copy and removes the spool file, and records nothing after; safe to call more than once. */
+  /** Frees the memory copy and hands the spool file on (to the pool, or closed), and records nothing after; safe to call more than once. */
   release(): void {
     this.released = true;
     // A resend that never started (it failed before undici took the body) would hold its file

@@ -11,6 +11,7 @@
 import { open, read, unlink, writev } from 'node:fs';
 import { finished, Readable } from 'node:stream';
 import type { SpoolPool } from './spool-pool.js';
+import { spoolFile } from './spool.js';
 
 /** Bytes gathered before a write is started (while none is in flight, or at the end). */
 const BLOCK = 512 * 1024;
@@ -52,9 +53,9 @@ export class SpoolFile {
 
   /**
    * `onError`: a failed open or write (the disk full, say); nothing more is written after it.
-   * `path`: the name a new file is made under (removed once it is open).
+   * `path`: the name a new file is made under (removed once it is open); a fresh one by default.
    */
-  constructor(private readonly dir: string, path: string, private readonly pool: SpoolPool, private readonly onError: (err: Error) => void) {
+  constructor(private readonly dir: string, private readonly pool: SpoolPool, private readonly onError: (err: Error) => void, path?: string) {
     const idle = pool.take(dir);
     this.reused = idle?.size ?? 0;
     if (idle) {
@@ -66,14 +67,15 @@ export class SpoolFile {
     // at once, so no other process can open the file and none is left if this one is killed.
     // 'wx+': a name that exists already is never written into.
     this.opening = true;
-    open(path, 'wx+', 0o600, (err, fd) => {
+    const name = path ?? spoolFile(dir);
+    open(name, 'wx+', 0o600, (err, fd) => {
       if (err) {
         this.opening = false;
         return this.fail(err);
       }
       this.fd = fd;
       this.born = Date.now();
-      unlink(path, (e) => {
+      unlink(name, (e) => {
         this.opening = false;
         if (e) return this.fail(e);
         if (this.stopped) return this.settle();

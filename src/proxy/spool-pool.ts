@@ -58,7 +58,6 @@ export function defaultMaxAgeMs(read = () => readFileSync('/proc/sys/vm/dirty_ex
 
 export class SpoolPool {
   private idle: IdleSpool[] = [];
-  private bytes = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly maxFiles: number;
@@ -79,9 +78,9 @@ export class SpoolPool {
     return this.idle.length;
   }
 
-  /** Bytes the idle files hold in the spool budget. */
+  /** Bytes the idle files hold in the spool budget (at most `maxFiles` of them: summed when asked). */
   get heldBytes(): number {
-    return this.bytes;
+    return this.idle.reduce((n, f) => n + f.size, 0);
   }
 
   /**
@@ -90,35 +89,27 @@ export class SpoolPool {
    */
   take(dir: string): IdleSpool | undefined {
     this.expire();
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      const f = this.idle[i]!;
-      if (f.dir !== dir) continue;
-      this.idle.splice(i, 1);
-      this.bytes -= f.size;
-      return f;
-    }
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dir === dir) return this.idle.splice(i, 1)[0];
     return undefined;
   }
 
   /** A body is done with its file (no write in flight, no reader): kept for the next, or closed. */
   put(f: IdleSpool): void {
     this.expire();
-    const young = this.now() - f.born < this.maxAgeMs;
-    if (this.closed || !young || this.maxFiles === 0 || f.size > this.maxBytes) return this.retire(f);
+    if (this.closed || this.now() - f.born >= this.maxAgeMs || f.size > this.maxBytes) return this.discard(f.fd, f.size);
     // The oldest go first to make room: they are the nearest to their age anyway.
-    while (this.idle.length >= this.maxFiles || (this.idle.length && this.bytes + f.size > this.maxBytes)) this.evictOne();
+    while (this.idle.length && (this.idle.length >= this.maxFiles || this.heldBytes + f.size > this.maxBytes)) this.evictOne();
+    if (this.maxFiles === 0) return this.discard(f.fd, f.size);
     this.idle.push(f);
-    this.bytes += f.size;
     this.schedule();
   }
 
   /** Closes the oldest idle file, so a body in flight can have its bytes; false when there is none. */
   evictOne(): boolean {
     const f = this.idle.shift();
-    if (!f) return false;
-    this.bytes -= f.size;
-    this.retire(f);
-    return true;
+    // Closing the last descriptor of an unlinked file drops its pages, dirty or not, unwritten.
+    if (f) this.discard(f.fd, f.size);
+    return f !== undefined;
   }
 
   /** A file not to keep (it failed, or was never opened: `fd` -1): closed, its budget bytes given back. */
@@ -135,20 +126,12 @@ export class SpoolPool {
     this.timer = undefined;
   }
 
-  private retire(f: IdleSpool): void {
-    // Closing the last descriptor of an unlinked file drops its pages, dirty or not, unwritten.
-    this.discard(f.fd, f.size);
-  }
-
   private expire(): void {
     const now = this.now();
-    while (this.idle.length) {
-      const oldest = this.idle.reduce((a, b) => (b.born < a.born ? b : a));
-      if (now - oldest.born < this.maxAgeMs) break;
-      this.idle.splice(this.idle.indexOf(oldest), 1);
-      this.bytes -= oldest.size;
-      this.retire(oldest);
-    }
+    const old = this.idle.filter((f) => now - f.born >= this.maxAgeMs);
+    if (!old.length) return;
+    this.idle = this.idle.filter((f) => !old.includes(f));
+    for (const f of old) this.discard(f.fd, f.size);
   }
 
   /** One timer for the next file to come of age; it never holds the process open. */

@@ -33,7 +33,7 @@ async function feed(spool: SpoolFile, chunks: Buffer[]): Promise<number> {
 
 /** A spool file in `d` that has written `chunks` and ended. */
 async function spooled(d: string, p: SpoolPool, name: string, chunks: Buffer[]): Promise<SpoolFile> {
-  const spool = new SpoolFile(d, join(d, name), p, () => {});
+  const spool = new SpoolFile(d, p, () => {}, join(d, name));
   await feed(spool, chunks);
   await ended(spool);
   return spool;
@@ -44,7 +44,7 @@ describe('spool file', () => {
     const d = dir();
     const { pool: p } = pool();
     const errors: Error[] = [];
-    const spool = new SpoolFile(d, join(d, 'a.spool'), p, (e) => errors.push(e));
+    const spool = new SpoolFile(d, p, (e) => errors.push(e), join(d, 'a.spool'));
     const chunks = [1, 7, 65536, 300 * 1024, 3, 1024 * 1024 - 5, 4096, 1].map((n, i) => Buffer.alloc(n, i + 1));
     await feed(spool, chunks);
     await ended(spool);
@@ -64,7 +64,7 @@ describe('spool file', () => {
   it('says wait past its high-water mark and calls back once it has written down', async () => {
     const d = dir();
     const { pool: p } = pool();
-    const spool = new SpoolFile(d, join(d, 'b.spool'), p, () => {});
+    const spool = new SpoolFile(d, p, () => {}, join(d, 'b.spool'));
     const chunks = Array.from({ length: 256 }, (_, i) => Buffer.alloc(64 * 1024, i));
     expect(await feed(spool, chunks)).toBeGreaterThan(0);
     await ended(spool);
@@ -77,19 +77,19 @@ describe('spool file', () => {
     const d = dir();
     const { pool: p } = pool();
     const four = Buffer.alloc(4 * 1024 * 1024, 1);
-    const first = new SpoolFile(d, join(d, 'w0.spool'), p, () => {});
+    const first = new SpoolFile(d, p, () => {}, join(d, 'w0.spool'));
     // Still opening: nothing is written yet, so what is written is held.
     expect(first.write(four.subarray(0, 3 * 1024 * 1024))).toBe(true);
     expect(first.write(four.subarray(0, 1024 * 1024))).toBe(false);
-    const others = Array.from({ length: 15 }, (_, i) => new SpoolFile(d, join(d, `w${i + 1}.spool`), p, () => {}));
+    const others = Array.from({ length: 15 }, (_, i) => new SpoolFile(d, p, () => {}, join(d, `w${i + 1}.spool`)));
     for (const o of others) o.write(four);
     // 64 MiB held in all: a new body's file says wait past 1 MiB.
-    const late = new SpoolFile(d, join(d, 'late.spool'), p, () => {});
+    const late = new SpoolFile(d, p, () => {}, join(d, 'late.spool'));
     expect(late.write(four.subarray(0, 512 * 1024))).toBe(true);
     expect(late.write(four.subarray(0, 512 * 1024))).toBe(false);
     for (const f of [first, ...others, late]) f.release(0);
     // Released, their queues are no longer held: 4 MiB again.
-    const again = new SpoolFile(d, join(d, 'again.spool'), p, () => {});
+    const again = new SpoolFile(d, p, () => {}, join(d, 'again.spool'));
     expect(again.write(four.subarray(0, 2 * 1024 * 1024))).toBe(true);
     again.release(0);
     expect(await eventually(() => p.size === 4 && openSpoolFiles(d).length === 4)).toBe(true);
@@ -100,7 +100,7 @@ describe('spool file', () => {
   it('an empty body reads back empty', async () => {
     const d = dir();
     const { pool: p } = pool();
-    const spool = new SpoolFile(d, join(d, 'c.spool'), p, () => {});
+    const spool = new SpoolFile(d, p, () => {}, join(d, 'c.spool'));
     await ended(spool);
     expect(spool.written).toBe(0);
     expect((await buffer(spool.read())).length).toBe(0);
@@ -112,7 +112,7 @@ describe('spool file', () => {
     const d = dir();
     const { pool: p, given } = pool();
     const errors: string[] = [];
-    const spool = new SpoolFile(join(d, 'missing'), join(d, 'missing', 'd.spool'), p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
+    const spool = new SpoolFile(join(d, 'missing'), p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''), join(d, 'missing', 'd.spool'));
     spool.write(Buffer.alloc(1024 * 1024));
     await ended(spool);
     expect(errors).toEqual(['ENOENT']);
@@ -127,7 +127,7 @@ describe('spool file', () => {
     writeFileSync(path, 'theirs');
     const { pool: p } = pool();
     const errors: string[] = [];
-    const spool = new SpoolFile(d, path, p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''));
+    const spool = new SpoolFile(d, p, (e) => errors.push((e as NodeJS.ErrnoException).code ?? ''), path);
     spool.write(Buffer.alloc(10, 9));
     await ended(spool);
     expect(errors).toEqual(['EEXIST']);
@@ -139,7 +139,7 @@ describe('spool file', () => {
     const { pool: keep } = pool();
     const { pool: none } = pool({ maxFiles: 0 });
     for (let i = 0; i < 20; i++) {
-      const spool = new SpoolFile(d, join(d, `f${i}.spool`), i % 2 ? keep : none, () => {});
+      const spool = new SpoolFile(d, i % 2 ? keep : none, () => {}, join(d, `f${i}.spool`));
       spool.write(Buffer.alloc(4096));
       expect(spool.pending).toBe(true);
       spool.release(4096);
@@ -153,7 +153,7 @@ describe('spool file', () => {
   it('released mid-write: end is called back; the file goes to the pool only once the write in flight is done', async () => {
     const d = dir();
     const { pool: p } = pool();
-    const spool = new SpoolFile(d, join(d, 'g.spool'), p, () => {});
+    const spool = new SpoolFile(d, p, () => {}, join(d, 'g.spool'));
     await eventually(() => !spool.pending);
     for (let i = 0; i < 16; i++) spool.write(Buffer.alloc(64 * 1024, i));
     let done = false;
@@ -173,7 +173,7 @@ describe('spool file', () => {
     const first = await spooled(d, p, 'h1.spool', [Buffer.alloc(3 * 1024 * 1024, 0x41)]);
     first.release(first.written);
     expect(p.size).toBe(1);
-    const second = new SpoolFile(d, join(d, 'h2.spool'), p, () => {});
+    const second = new SpoolFile(d, p, () => {}, join(d, 'h2.spool'));
     expect(second.reused).toBe(3 * 1024 * 1024);
     expect(second.pending).toBe(false);
     expect(p.size).toBe(0);
