@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../support/helpers.js';
@@ -52,6 +54,45 @@ describe('spool files reused from body to body', () => {
     expect(await eventually(() => openSpoolFiles(spoolDir).length === 1)).toBe(true);
     expect(openSpoolFiles(spoolDir)[0]!.fd).toBe(fd);
     expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('through a file a resend answered early left, a slow client\'s smaller body is resent as itself, its answers compressed as fetch asks', async () => {
+    await start();
+    // A bigger body on a revoked token where the vendor answers before it reads (expired, then
+    // 413 to the resend): its file goes to the pool while the resend may still be reading it.
+    h!.vendors.hitem3d.revokeAll();
+    const early = await request(`${h!.url}/hitem3d/__early`, {
+      method: 'POST', body: Buffer.alloc(3 * 1024 * KiB, 0x41), headers: { 'content-type': 'application/octet-stream' }, dispatcher: h!.client,
+    });
+    await early.body.text();
+    expect(early.statusCode).toBe(413);
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 1)).toBe(true);
+    const fd = openSpoolFiles(spoolDir)[0]!.fd;
+    // A client that sends 300 KiB in 10 KiB pieces, 2 ms apart, and asks for gzip as fetch does.
+    const small = Buffer.from(Array.from({ length: 300 * KiB }, (_, i) => i % 199));
+    let at = 0;
+    const slow = new Readable({
+      read() {
+        setTimeout(() => this.push(at >= small.length ? null : small.subarray(at, (at += 10 * KiB))), 2);
+      },
+    });
+    h!.vendors.hitem3d.revokeAll();
+    const before = h!.vendors.hitem3d.seen.length;
+    const res = await request(`${h!.url}/hitem3d/open-api/v1/upload`, {
+      method: 'POST', body: slow, dispatcher: h!.client,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(small.length), 'accept-encoding': 'gzip, deflate, br' },
+    });
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    // The vendor's answer as it sent it: compressed, because the client asked (the expired one
+    // before it too, which tokenrelay had to decode to see code 401).
+    const coding = res.headers['content-encoding'] as string;
+    const decode = { br: brotliDecompressSync, gzip: gunzipSync, deflate: inflateSync }[coding];
+    expect(decode).toBeDefined();
+    const json = JSON.parse(decode!(raw).toString()) as { code: number; data: { sha256: string } };
+    expect(json.code).toBe(200);
+    expect(json.data.sha256).toBe(sha(small));
+    expect(h!.vendors.hitem3d.seen.slice(before).map((x) => x.body?.sha256)).toEqual([sha(small), sha(small)]);
+    expect(openSpoolFiles(spoolDir).map((f) => f.fd)).toEqual([fd]);
   });
 
   it('bodies at once each get a file of their own, and each is resent as itself', async () => {
