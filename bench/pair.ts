@@ -15,7 +15,11 @@
  * at a time, A B then B A, and the ratio is taken within each round.
  * Also printed: each process's own CPU time per request (user + system, from /proc).
  * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
- * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds).
+ * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds),
+ * BENCH_ROLE_NODE_FLAGS (for the pass-throughs), BENCH_LOG_DIR (keep each server's output there).
+ * PAIR_PRELOAD=get: before a load, each server (PAIR_PRELOAD_ON: a, b or both) first serves
+ * PAIR_PRELOAD_SECONDS (20) of the 50-connection GET load alone, the history `npm run bench`
+ * gives its POST rows: a POST 1 KiB ratio after it is not the ratio of two fresh processes.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -61,6 +65,15 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
   return startNode(spec, [...tokenrelayNodeFlags, cli, '--config', file], /"event":"listening".*?"port":(\d+)/, '/akool');
 }
 
+/** The servers PAIR_PRELOAD gives a history (PAIR_PRELOAD_ON: a, b or both), one after the other. */
+const preloadSeconds = Number(process.env.PAIR_PRELOAD_SECONDS ?? 20);
+function preloaded(sa: Server, sb: Server): Server[] {
+  if (process.env.PAIR_PRELOAD === undefined) return [];
+  if (process.env.PAIR_PRELOAD !== 'get') throw new Error(`PAIR_PRELOAD=${process.env.PAIR_PRELOAD}: only get is known`);
+  const on = process.env.PAIR_PRELOAD_ON ?? 'both';
+  return on === 'a' ? [sa] : on === 'b' ? [sb] : [sa, sb];
+}
+
 async function loads(sa: Server, sb: Server, shape: Shape) {
   const connections = Number(process.env.PAIR_CONNECTIONS ?? shape.connections);
   const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
@@ -69,6 +82,10 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
     url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
     ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers || s.headers ? { headers: { ...s.headers, ...shape.headers } } : {}),
   })).requests.total;
+  // PAIR_PRELOAD=get: a history first, as `npm run bench` runs its GET rounds before the POST rows.
+  for (const s of preloaded(sa, sb)) {
+    await autocannon({ url: `http://127.0.0.1:${s.port}${s.prefix}${SHAPES.get!().path}`, connections: 50, duration: preloadSeconds, ...(s.headers ? { headers: s.headers } : {}) });
+  }
   // Warm-up: two rounds' worth (workloads.ts's paired() says why), PAIR_WARMUP seconds if set.
   const warmup = Number(process.env.PAIR_WARMUP ?? 2 * seconds);
   await Promise.all([total(sa, warmup), total(sb, warmup)]);

@@ -1,6 +1,6 @@
 /** Starting the benchmark's servers: node roles, tokenrelay, nginx; pinned to core 0 where taskset exists. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,8 +57,15 @@ function spawnPinned(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   return proc;
 }
 
+/** Node flags for the node roles (the pass-throughs, the upstream): BENCH_ROLE_NODE_FLAGS, say `--trace-gc`. */
+const roleNodeFlags = (process.env.BENCH_ROLE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
+/**
+ * A node process, ready once `ready` matches its output. Its later output is dropped, or with
+ * BENCH_LOG_DIR set kept in DIR/NAME-PID.log (tokenrelay's log, a `--trace-gc`).
+ */
 export function startNode(name: string, args: string[], ready: RegExp, prefix = '', env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const proc = spawnPinned(process.execPath, args, env);
+  const proc = spawnPinned(process.execPath, args[0] === 'bench/roles.mjs' ? [...roleNodeFlags, ...args] : args, env);
   return new Promise((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {
@@ -66,7 +73,9 @@ export function startNode(name: string, args: string[], ready: RegExp, prefix = 
       const m = ready.exec(buf);
       if (m) {
         proc.stdout!.off('data', onData);
-        proc.stdout!.resume();
+        const dir = process.env.BENCH_LOG_DIR;
+        if (dir) proc.stdout!.pipe(createWriteStream(join(dir, `${name.replace(/\W+/g, '-')}-${proc.pid}.log`)));
+        else proc.stdout!.resume();
         resolve({ name, proc, port: Number(m[1]), prefix });
       }
     };
