@@ -11,13 +11,23 @@ const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).m
 describe('Grafana dashboard', () => {
   let h: Harness;
   let exported: Set<string>;
+  /** Each exported series name's labels. */
+  const labels = new Map<string, Set<string>>();
   beforeAll(async () => {
     h = await startHarness({ kinds: ['akool'] });
     await h.get('/akool/x');
     h.vendors.akool.revokeAll();
     await h.get('/akool/x');
     const text = (await request(h.url).get('/metrics')).text;
-    exported = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!));
+    const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    exported = new Set(samples.map((l) => l.split(/[{ ]/)[0]!));
+    for (const l of samples) {
+      const name = l.split(/[{ ]/)[0]!;
+      // Prometheus adds `instance` and `job` to every series it scrapes.
+      const set = labels.get(name) ?? new Set(['instance', 'job']);
+      for (const m of l.matchAll(/[{,](\w+)="/g)) set.add(m[1]!);
+      labels.set(name, set);
+    }
   });
   afterAll(() => h.close());
 
@@ -31,5 +41,15 @@ describe('Grafana dashboard', () => {
     const names = new Set(exprs.flatMap((e) => e.match(/tokenrelay_[a-z_0-9]+/g) ?? []));
     for (const n of names) expect(exported, n).toContain(n);
     for (const e of exprs) for (const [, label] of e.matchAll(/(\w+)=~?"/g)) expect(['upstream', 'status_class', 'status', 'outcome', 'reason']).toContain(label);
+    // Grouped by labels the queried series carry (a typo would draw one flat line).
+    for (const e of exprs) {
+      const carried = new Set((e.match(/tokenrelay_[a-z_0-9]+/g) ?? []).flatMap((n) => [...(labels.get(n) ?? [])]));
+      for (const [, by] of e.matchAll(/\bby \(([^)]*)\)/g)) for (const l of by!.split(',')) expect(carried, e).toContain(l.trim());
+    }
+  });
+
+  it('has a panel for the replay spool against its bound', () => {
+    expect(exprs.some((e) => /tokenrelay_spool_bytes/.test(e) && /\bstate\b/.test(e))).toBe(true);
+    expect(exprs.some((e) => /tokenrelay_spool_limit_bytes/.test(e))).toBe(true);
   });
 });
