@@ -27,8 +27,6 @@ export class ReplayBody {
   private memSize = 0;
   private size = 0;
   private spool: SpoolFile | undefined;
-  /** Bytes this body holds of the spool budget. */
-  private spooled = 0;
   private readonly first: Readable;
   /** The first attempt still takes the body (not answered, not aborted). */
   private feeding = true;
@@ -67,7 +65,7 @@ export class ReplayBody {
     source.once('aborted', () => this.destroy(new Error('client aborted the request body')));
   }
 
-  /** Bytes written to the spool file (`spooled` is given back to the budget on release). */
+  /** Bytes written to the spool file. */
   private spooledTotal = 0;
 
   /** What the copy held at most: bytes in memory and spooled to the file (for traces). */
@@ -124,9 +122,8 @@ export class ReplayBody {
     }
     const spool = this.spoolWriter();
     // A reused file comes with its bytes taken already: only what passes them is taken anew.
-    const need = this.spooledTotal + chunk.length - this.spooled;
+    const need = this.spooledTotal + chunk.length - this.held(spool);
     if (need > 0 && !this.budget.take(need)) return this.overflow('spool_full');
-    if (need > 0) this.spooled += need;
     this.spooledTotal += chunk.length;
     if (!spool.write(chunk) && !this.spoolFull) {
       this.spoolFull = true;
@@ -147,10 +144,13 @@ export class ReplayBody {
 
   private spoolWriter(): SpoolFile {
     // A file that cannot be opened or written (the disk full, say) drops the copy, not the body.
-    if (this.spool) return this.spool;
-    this.spool = new SpoolFile(this.limits.spoolDir, this.budget.pool, () => this.overflow('spool_full'));
-    this.spooled = this.spool.reused;
+    this.spool ??= new SpoolFile(this.limits.spoolDir, this.budget.pool, () => this.overflow('spool_full'));
     return this.spool;
+  }
+
+  /** Bytes of the spool budget this body holds through its file: the reused file's, or more once written past them. */
+  private held(spool: SpoolFile): number {
+    return Math.max(spool.reused, this.spooledTotal);
   }
 
   private overflow(reason: 'body_over_replay_bound' | 'spool_full'): void {
@@ -223,18 +223,16 @@ export class ReplayBody {
   }
 
   private dropSpool(): void {
-    const held = this.spooled;
-    this.spooled = 0;
     const { spool } = this;
     if (spool && this.spoolFull) {
       // Nothing will drain it now: the client must not stay paused on it.
       this.spoolFull = false;
       queueMicrotask(() => this.drained());
     }
-    if (!spool) return this.budget.give(held);
+    if (!spool) return;
     this.spool = undefined;
     // The file takes the budget's bytes with it: to the pool for the next body, or given back
     // when it is closed (once its writes and any resend reading it are done).
-    spool.release(held);
+    spool.release(this.held(spool));
   }
 }

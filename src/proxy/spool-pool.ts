@@ -84,8 +84,9 @@ export class SpoolPool {
   }
 
   /**
-   * The most recently used idle file made in `dir` and young enough for a whole body, if any.
-   * Its bytes stay taken in the budget: the caller holds them now.
+   * The most recently used idle file made in `dir` and not yet of age, if any (one that comes of
+   * age while its body is written is closed when that body puts it back). Its bytes stay taken
+   * in the budget: the caller holds them now.
    */
   take(dir: string): IdleSpool | undefined {
     this.expire();
