@@ -95,6 +95,31 @@ describe('spool files reused from body to body', () => {
     expect(openSpoolFiles(spoolDir).map((f) => f.fd)).toEqual([fd]);
   });
 
+  it('a spooled body answered 204, after a refresh, is answered as the vendor answers it directly; its file goes on to the next body', async () => {
+    await start();
+    const vendor = h!.vendors.hitem3d;
+    const body = Buffer.alloc(1024 * KiB, 0x5a);
+    /** Status, body and end-to-end headers: what must be the same through tokenrelay and direct. */
+    const answer = async (url: string, headers: Record<string, string> = {}) => {
+      const r = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', ...headers }, dispatcher: h!.client });
+      const got = Buffer.from(await r.body.arrayBuffer());
+      const kept = Object.entries(r.headers).filter(([k]) => !['date', 'connection', 'keep-alive', 'transfer-encoding', 'x-request-id'].includes(k));
+      return { status: r.statusCode, headers: Object.fromEntries(kept), body: got.toString('base64') };
+    };
+    const direct = await answer(`${vendor.url}/__t/status/204`, { authorization: `Bearer ${vendor.issued.at(-1)}` });
+    expect(direct.status).toBe(204);
+    vendor.revokeAll();
+    const before = vendor.seen.length;
+    expect(await answer(`${h!.url}/hitem3d/__t/status/204`)).toEqual(direct);
+    // Sent twice (expired, then resent from the spool), whole both times.
+    expect(vendor.seen.slice(before).map((s) => s.body?.sha256)).toEqual([sha(body), sha(body)]);
+    expect(await eventually(() => openSpoolFiles(spoolDir).length === 1)).toBe(true);
+    const fd = openSpoolFiles(spoolDir)[0]!.fd;
+    const next = Buffer.from(Array.from({ length: 200 * KiB }, (_, i) => i % 251));
+    expect(await resent(next)).toEqual([sha(next), sha(next)]);
+    expect(openSpoolFiles(spoolDir).map((f) => f.fd)).toEqual([fd]);
+  });
+
   it('bodies at once each get a file of their own, and each is resent as itself', async () => {
     await start();
     const bodies = [1, 2, 3].map((n) => Buffer.alloc(n * 512 * KiB, n));
