@@ -13,7 +13,11 @@
  * split by what a request costs each, under the very same conditions (on a VM whose speed
  * drifts ±25 % from one round to the next, this resolves differences of ~1 %). Streams run one
  * at a time, after one unmeasured 300 MB stream each, A B then B A, and the ratio is taken within each round.
- * Also printed: each process's own CPU time per request (user + system, from /proc).
+ * Also printed: each process's own CPU time per request (user + system, from /proc), and for a
+ * tokenrelay its time in garbage collection per 1,000 requests, by kind (from its /metrics).
+ * connections-1000 paired favours the side with more upstream connections (the upstream serves
+ * both connection by connection): tokenrelay opens at most limits.maxConcurrentPerUpstream (256),
+ * the undici pass-through one per request in flight (docs/performance.md).
  * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
  * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds),
  * BENCH_ROLE_NODE_FLAGS (for the pass-throughs), BENCH_LOG_DIR (keep each server's output there).
@@ -74,6 +78,33 @@ function preloaded(sa: Server, sb: Server): Server[] {
   return on === 'a' ? [sa] : on === 'b' ? [sb] : [sa, sb];
 }
 
+/**
+ * A tokenrelay's time in garbage collection so far (seconds by kind: minor, major, incremental),
+ * from its own /metrics; undefined for a server without them (the pass-throughs). Read between
+ * rounds: a change to the per-request objects can turn what V8 promotes out of the young
+ * generation from ~0.1 to ~1.5 MB a collection, and cost more than the change saves.
+ */
+async function gcSeconds(s: Server): Promise<Map<string, number> | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${s.port}/metrics`, { headers: s.headers ?? {} });
+    const text = await res.text();
+    // A pass-through forwards /metrics to the upstream, which answers something else.
+    if (!res.ok || !text.includes('# TYPE tokenrelay_nodejs_gc_duration_seconds ')) return undefined;
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^tokenrelay_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) out.set(m[1]!, Number(m[2]));
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GC milliseconds per 1,000 requests between two readings, by kind ('' when there are none). */
+function gcPerKilo(before: Map<string, number> | undefined, after: Map<string, number> | undefined, requests: number): string {
+  if (!before || !after) return '';
+  const kinds = ['minor', 'major', 'incremental'].map((k) => `${k} ${((((after.get(k) ?? 0) - (before.get(k) ?? 0)) * 1e6) / requests).toFixed(2)}`);
+  return ` (GC ms/1k req: ${kinds.join(', ')})`;
+}
+
 async function loads(sa: Server, sb: Server, shape: Shape) {
   const connections = Number(process.env.PAIR_CONNECTIONS ?? shape.connections);
   const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
@@ -93,14 +124,16 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
   const cpuRatios: number[] = [];
   const cpu = () => [cpuSeconds(sa.proc.pid!), cpuSeconds(sb.proc.pid!)] as const;
   for (let r = 1; r <= rounds; r++) {
+    const [ga, gb] = await Promise.all([gcSeconds(sa), gcSeconds(sb)]);
     const [ca, cb] = cpu();
     const [na, nb] = await Promise.all([total(sa, seconds), total(sb, seconds)]);
     const [ca2, cb2] = cpu();
+    const [ga2, gb2] = await Promise.all([gcSeconds(sa), gcSeconds(sb)]);
     // Each process's own CPU time per request: the same question asked another way.
     const [ua, ub] = [((ca2 - ca) * 1e6) / na, ((cb2 - cb) * 1e6) / nb];
     ratios.push(na / nb);
     cpuRatios.push(ua / ub);
-    process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s ${ua.toFixed(1)} µs CPU/req, B ${Math.round(nb / seconds)} req/s ${ub.toFixed(1)} µs CPU/req, A/B ${(na / nb).toFixed(3)} req/s, ${(ua / ub).toFixed(3)} CPU/req\n`);
+    process.stdout.write(`round ${r}: A ${Math.round(na / seconds)} req/s ${ua.toFixed(1)} µs CPU/req${gcPerKilo(ga, ga2, na)}, B ${Math.round(nb / seconds)} req/s ${ub.toFixed(1)} µs CPU/req${gcPerKilo(gb, gb2, nb)}, A/B ${(na / nb).toFixed(3)} req/s, ${(ua / ub).toFixed(3)} CPU/req\n`);
   }
   return `A/B ${ratios.map((x) => x.toFixed(3)).join(' ')} req/s, ${cpuRatios.map((x) => x.toFixed(3)).join(' ')} CPU/req`;
 }
