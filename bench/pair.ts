@@ -18,7 +18,7 @@
  * connections-1000 paired favours the side with more upstream connections (the upstream serves
  * both connection by connection): tokenrelay opens at most limits.maxConcurrentPerUpstream (256),
  * the undici pass-through one per request in flight (docs/performance.md).
- * Env: PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
+ * Env: BENCH_SMOKE=1 (CI: one 1-second round, 8 MiB streams, one refresh), PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
  * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds),
  * BENCH_ROLE_NODE_FLAGS (for the pass-throughs), BENCH_LOG_DIR (keep each server's output there).
  * PAIR_PRELOAD=get: before a load, each server (PAIR_PRELOAD_ON: a, b or both) first serves
@@ -35,8 +35,11 @@ import { POSTS, refreshUnderLoad, stream } from './workloads.js';
 
 const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
 const workload = named ?? process.env.PAIR_WORKLOAD ?? 'get';
-const rounds = Number(process.env.PAIR_ROUNDS ?? 3);
-const seconds = Number(process.env.PAIR_SECONDS ?? 6);
+// BENCH_SMOKE=1 (CI): one short round, 8 MiB streams, one refresh: the script must keep working.
+const smoke = process.env.BENCH_SMOKE === '1';
+const rounds = Number(process.env.PAIR_ROUNDS ?? (smoke ? 1 : 3));
+const seconds = Number(process.env.PAIR_SECONDS ?? (smoke ? 1 : 6));
+const streamBytes = smoke ? 8 * 2 ** 20 : undefined;
 if (pinned) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)]);
 
 interface Shape { connections: number; body?: Buffer; headers?: Record<string, string>; path: string }
@@ -70,7 +73,7 @@ async function start(spec: string, target: string, upstreamPort: number): Promis
 }
 
 /** The servers PAIR_PRELOAD gives a history (PAIR_PRELOAD_ON: a, b or both), one after the other. */
-const preloadSeconds = Number(process.env.PAIR_PRELOAD_SECONDS ?? 20);
+const preloadSeconds = Number(process.env.PAIR_PRELOAD_SECONDS ?? (smoke ? 1 : 20));
 function preloaded(sa: Server, sb: Server): Server[] {
   if (process.env.PAIR_PRELOAD === undefined) return [];
   if (process.env.PAIR_PRELOAD !== 'get') throw new Error(`PAIR_PRELOAD=${process.env.PAIR_PRELOAD}: only get is known`);
@@ -109,10 +112,15 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
   const connections = Number(process.env.PAIR_CONNECTIONS ?? shape.connections);
   const bodyBytes = Number(process.env.PAIR_BODY ?? 0);
   const body = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'a') : shape.body;
-  const total = async (s: Server, duration: number) => (await autocannon({
-    url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
-    ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers || s.headers ? { headers: { ...s.headers, ...shape.headers } } : {}),
-  })).requests.total;
+  const total = async (s: Server, duration: number) => {
+    const r = await autocannon({
+      url: `http://127.0.0.1:${s.port}${s.prefix}${bodyBytes > 0 ? '/upload' : shape.path}`, connections, duration,
+      ...(body ? { method: 'POST' as const, body } : {}), ...(shape.headers || s.headers ? { headers: { ...s.headers, ...shape.headers } } : {}),
+    });
+    // A ratio of failures measures nothing: the smoke (CI) fails on any.
+    if (smoke && (r.errors || r.non2xx)) throw new Error(`${s.name}: ${r.errors} errors, ${r.non2xx} answers not 2xx`);
+    return r.requests.total;
+  };
   // PAIR_PRELOAD=get: a history first, as `npm run bench` runs its GET rounds before the POST rows.
   for (const s of preloaded(sa, sb)) {
     await autocannon({ url: `http://127.0.0.1:${s.port}${s.prefix}${SHAPES.get!().path}`, connections: 50, duration: preloadSeconds, ...(s.headers ? { headers: s.headers } : {}) });
@@ -141,13 +149,13 @@ async function loads(sa: Server, sb: Server, shape: Shape) {
 async function streams(sa: Server, sb: Server, kind: 'upload' | 'download') {
   // One unmeasured full stream each first, as `npm run bench` gives its stream rows: a process's
   // first 300 MB upload ran at up to twice the CPU per MB of its later ones (heap, JIT).
-  await stream(sa, kind);
-  await stream(sb, kind);
+  await stream(sa, kind, streamBytes);
+  await stream(sb, kind, streamBytes);
   const ratios: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const order = r % 2 ? [sa, sb] : [sb, sa];
     const got = new Map<Server, { mbps: number; growth: number; cpuMsPerMB: number }>();
-    for (const s of order) got.set(s, await stream(s, kind));
+    for (const s of order) got.set(s, await stream(s, kind, streamBytes));
     const [x, y] = [got.get(sa)!, got.get(sb)!];
     ratios.push(x.mbps / y.mbps);
     const mib = (n: number) => (n / 2 ** 20).toFixed(1);
@@ -165,14 +173,14 @@ async function refreshes(sa: Server, sb: Server, target: string) {
   for (let r = 1; r <= rounds; r++) {
     const line: string[] = [];
     for (const s of r % 2 ? [sa, sb] : [sb, sa]) {
-      const x = await refreshUnderLoad(s, target, 3, 4);
+      const x = await refreshUnderLoad(s, target, smoke ? 1 : 3, smoke ? 0 : 4);
       medians.get(s)!.push(x.ratio);
       line.push(`${s === sa ? 'A' : 'B'} ${x.errors} failed, ${x.ratios.map((y) => y.toFixed(2)).join(' ')}`);
     }
     process.stdout.write(`round ${r}: ${line.join('; ')}\n`);
   }
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-  return `the second after a refresh ÷ the others (medians of three): A ${fmt(medians.get(sa)!)}, B ${fmt(medians.get(sb)!)}`;
+  return `the second after a refresh ÷ the others (${smoke ? 'one refresh' : 'medians of three'}): A ${fmt(medians.get(sa)!)}, B ${fmt(medians.get(sb)!)}`;
 }
 
 const OTHERS = ['upload', 'download', 'refresh'];
