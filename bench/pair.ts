@@ -18,9 +18,11 @@
  * connections-1000 paired favours the side with more upstream connections (the upstream serves
  * both connection by connection): tokenrelay opens at most limits.maxConcurrentPerUpstream (256),
  * the undici pass-through one per request in flight (docs/performance.md).
- * Env: BENCH_SMOKE=1 (CI: one 1-second round, 8 MiB streams, one refresh), PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the workload's, 25 for get), PAIR_BODY
- * (bytes: POST a body of this size), BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds),
- * BENCH_ROLE_NODE_FLAGS (for the pass-throughs), BENCH_LOG_DIR (keep each server's output there).
+ * Env: BENCH_SMOKE=1 (CI: one 1-second round, 8 MiB streams, one refresh; fails on any error),
+ * PAIR_ROUNDS (3), PAIR_SECONDS (6), PAIR_WARMUP (seconds, two rounds), PAIR_CONNECTIONS (the
+ * workload's, 25 for get), PAIR_BODY (bytes: POST a body of this size),
+ * BENCH_TOKENRELAY_NODE_FLAGS (node flags for the tokenrelay builds), BENCH_ROLE_NODE_FLAGS (for
+ * the pass-throughs), BENCH_LOG_DIR (keep each server's output there).
  * PAIR_PRELOAD=get: before a load, each server (PAIR_PRELOAD_ON: a, b or both) first serves
  * PAIR_PRELOAD_SECONDS (20) of the 50-connection GET load alone, the history `npm run bench`
  * gives its POST rows: a POST 1 KiB ratio after it is not the ratio of two fresh processes.
@@ -174,6 +176,8 @@ async function refreshes(sa: Server, sb: Server, target: string) {
     const line: string[] = [];
     for (const s of r % 2 ? [sa, sb] : [sb, sa]) {
       const x = await refreshUnderLoad(s, target, smoke ? 1 : 3, smoke ? 0 : 4);
+      // No request may fail across a refresh: the smoke (CI) fails if one did.
+      if (smoke && x.errors) throw new Error(`${s.name}: ${x.errors} requests failed across a refresh`);
       medians.get(s)!.push(x.ratio);
       line.push(`${s === sa ? 'A' : 'B'} ${x.errors} failed, ${x.ratios.map((y) => y.toFixed(2)).join(' ')}`);
     }

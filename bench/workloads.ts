@@ -99,7 +99,10 @@ export async function stream(s: Server, kind: 'download' | 'upload', bytes = 300
   const t0 = performance.now();
   if (kind === 'download') {
     const r = await request(`http://127.0.0.1:${s.port}${s.prefix}/download?bytes=${bytes}`);
-    for await (const _ of r.body);
+    let got = 0;
+    for await (const c of r.body) got += (c as Buffer).length;
+    // A short or failed answer would read as a fast one.
+    if (r.statusCode !== 200 || got !== bytes) throw new Error(`${s.name}: download answered ${r.statusCode} with ${got} of ${bytes} bytes`);
   } else {
     const chunk = Buffer.alloc(1 << 20, 1);
     let sent = 0;
