@@ -211,6 +211,14 @@ export function stopAll(): void {
 
 /** Runs a benchmark script: its failure is printed and sets exit code 1; every server is stopped. */
 export function runScript(main: () => Promise<void>): void {
+  // Killed (`kill`, a CI timeout) rather than ended: the servers go too. Left behind on core 0,
+  // dozens of idle ones slowed every later figure on the machine.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      stopAll();
+      process.exit(128 + (sig === 'SIGTERM' ? 15 : sig === 'SIGINT' ? 2 : 1));
+    });
+  }
   main().catch((err) => {
     process.stderr.write(`${err?.stack ?? err}\n`);
     process.exitCode = 1;
