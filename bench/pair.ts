@@ -32,7 +32,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, pinned, rss, runScript, startNode, redisCacheConfig, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
+import { cpuSeconds, pinned, rss, runScript, startNode, startRole, redisCacheConfig, startRedisServer, startTokenrelay, tenantConfig, tokenrelayConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
 import { POSTS, refreshUnderLoad, stream } from './workloads.js';
 
 const [a = 'tokenrelay', b = 'undici', named] = process.argv.slice(2);
@@ -57,10 +57,10 @@ const SHAPES: Record<string, () => Shape> = {
 };
 
 async function start(spec: string, target: string, upstreamPort: number): Promise<Server> {
-  if (spec === 'undici' || spec === 'http-proxy') return startNode(spec, ['bench/roles.mjs', spec, target], /READY (\d+)/);
+  if (spec === 'undici' || spec === 'http-proxy') return startRole(spec, spec, target);
   if (spec === 'tenant') return startTokenrelay(spec, upstreamPort, tenantConfig());
   if (spec === 'traced') {
-    const collector = await startNode('collector', ['bench/roles.mjs', 'collector'], /READY (\d+)/);
+    const collector = await startRole('collector', 'collector');
     return startTokenrelay(spec, upstreamPort, tracingConfig(collector.port, Number(process.env.PAIR_SAMPLE ?? 0.1)));
   }
   if (spec === 'tenant-redis' || spec === 'redis') {
@@ -193,7 +193,7 @@ async function main() {
   if (!OTHERS.includes(workload) && !SHAPES[workload]) {
     throw new Error(`unknown workload ${workload}: one of ${[...Object.keys(SHAPES), ...OTHERS].join(', ')}`);
   }
-  const upstream = await startNode('upstream', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
+  const upstream = await startRole('upstream', 'upstream');
   const target = `http://127.0.0.1:${upstream.port}`;
   const [sa, sb] = [await start(a, target, upstream.port), await start(b, target, upstream.port)];
   const summary = workload === 'upload' || workload === 'download' ? await streams(sa, sb, workload)

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { nginxAvailable, pinned, root, rss, runScript, startNginx, startNode, startRedisServer, startTokenrelay, tenantConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
+import { nginxAvailable, pinned, root, rss, runScript, startNginx, startRole, startRedisServer, startTokenrelay, tenantConfig, tokenrelayNodeFlags, tracingConfig, type Server } from './servers.js';
 import { burst, load, median, paired, POSTS, refreshUnderLoad, rounds as interleaved, stream, vsBest, type Load } from './workloads.js';
 
 type StreamRun = Awaited<ReturnType<typeof stream>>;
@@ -32,12 +32,12 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const MB = 1e6;
 
 async function main() {
-  const upstream = await startNode('direct', ['bench/roles.mjs', 'upstream'], /READY (\d+)/);
+  const upstream = await startRole('direct', 'upstream');
   const target = `http://127.0.0.1:${upstream.port}`;
   const servers: Server[] = [
     await startTokenrelay('tokenrelay', upstream.port),
-    await startNode('undici pass-through', ['bench/roles.mjs', 'undici', target], /READY (\d+)/),
-    await startNode('http-proxy pass-through', ['bench/roles.mjs', 'http-proxy', target], /READY (\d+)/),
+    await startRole('undici pass-through', 'undici', target),
+    await startRole('http-proxy pass-through', 'http-proxy', target),
     ...(nginxAvailable() ? [await startNginx(upstream.port)] : []),
     upstream,
   ];
@@ -106,7 +106,7 @@ async function main() {
   // Tracing on at sampleRatio 0.1, exporting to a collector that keeps nothing. Each variant is
   // loaded at the same time as a plain tokenrelay (paired, as bench:pair): sequential rounds
   // drift by more than the difference between two tokenrelays.
-  const collector = await startNode('collector', ['bench/roles.mjs', 'collector'], /READY (\d+)/);
+  const collector = await startRole('collector', 'collector');
   const variants: Array<[string, string]> = [['tenant', tenantConfig()], ...(redisUrl ? [['tenant (redis)', tenantConfig(redisUrl)] as [string, string]] : []), ['traced', tracingConfig(collector.port)]];
   const tenantVs: Array<{ name: string; ratio: number; ratios: number[]; errors: number }> = [];
   for (const [name, extra] of variants) {

@@ -57,15 +57,13 @@ function spawnPinned(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   return proc;
 }
 
-/** Node flags for the node roles (the pass-throughs, the upstream): BENCH_ROLE_NODE_FLAGS, say `--trace-gc`. */
-const roleNodeFlags = (process.env.BENCH_ROLE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 /**
  * A node process, ready once `ready` matches its output. Its later output is dropped, or with
  * BENCH_LOG_DIR set kept in DIR/NAME-PID.log (tokenrelay's log, a `--trace-gc`).
  */
 export function startNode(name: string, args: string[], ready: RegExp, prefix = '', env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const proc = spawnPinned(process.execPath, args[0] === 'bench/roles.mjs' ? [...roleNodeFlags, ...args] : args, env);
+  const proc = spawnPinned(process.execPath, args, env);
   return new Promise((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {
@@ -82,6 +80,14 @@ export function startNode(name: string, args: string[], ready: RegExp, prefix = 
     proc.stdout!.on('data', onData);
     proc.on('exit', (c) => reject(new Error(`${name} exited ${c}`)));
   });
+}
+
+/** Node flags for the node roles (the pass-throughs, the upstream): BENCH_ROLE_NODE_FLAGS, say `--trace-gc`. */
+const roleNodeFlags = (process.env.BENCH_ROLE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
+/** One of bench/roles.mjs's servers (upstream, undici, http-proxy, collector), with the role flags. */
+export function startRole(name: string, role: string, target?: string): Promise<Server> {
+  return startNode(name, [...roleNodeFlags, 'bench/roles.mjs', role, ...(target ? [target] : [])], /READY (\d+)/);
 }
 
 /** Node flags for the tokenrelay under test (the image's, say): BENCH_TOKENRELAY_NODE_FLAGS. */
